@@ -1,0 +1,1 @@
+export { type Component, type Supervisor, type SupervisorLogger, stopOnSignals, supervise } from "./component.js";

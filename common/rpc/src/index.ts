@@ -1,0 +1,3 @@
+export { createRpcClient } from "./client.js";
+export { type ErrorKind, toConnectError } from "./errors.js";
+export { type RpcServer, type RpcServerOptions, startRpcServer } from "./server.js";

@@ -1,0 +1,98 @@
+import { parseByteSize, parseDuration } from "@d7y/config";
+import { z } from "zod";
+
+/** Every default of the daemon lives here, named. */
+export const DEFAULTS = {
+  dataDir: "/var/lib/d7y/daemon",
+  logLevel: "info",
+  proxyHost: "0.0.0.0",
+  proxyPort: 4001,
+  apiHost: "127.0.0.1",
+  apiPort: 4000,
+  registries: ["https://index.docker.io"],
+  concurrentPieces: 8,
+  pieceRetries: 3,
+  pieceTimeout: "2m",
+  connectTimeout: "10s",
+  quota: "20GiB",
+  highWatermark: 0.9,
+  lowWatermark: 0.7,
+  gcInterval: "1m",
+} as const;
+
+const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseByteSize(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const registryUrl = z.string().transform((value, ctx) => {
+  try {
+    const url = new URL(value.includes("://") ? value : `https://${value}`);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme must be http or https");
+    return url.origin;
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `invalid registry "${value}": ${(error as Error).message}` });
+    return z.NEVER;
+  }
+});
+
+const port = z.number().int().min(0).max(65535);
+
+export const daemonConfigSchema = z
+  .object({
+    dataDir: z.string().min(1).default(DEFAULTS.dataDir),
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default(DEFAULTS.logLevel),
+    proxy: z
+      .object({
+        host: z.string().default(DEFAULTS.proxyHost),
+        port: port.default(DEFAULTS.proxyPort),
+        /** Upstream registries the mirror may reach. The first one is the default upstream. */
+        registries: z
+          .array(registryUrl)
+          .min(1)
+          .default([...DEFAULTS.registries]),
+        /** Default upstream when a request names none (skopeo, podman); defaults to registries[0]. */
+        defaultRegistry: registryUrl.optional(),
+      })
+      .prefault({}),
+    api: z.object({ host: z.string().default(DEFAULTS.apiHost), port: port.default(DEFAULTS.apiPort) }).prefault({}),
+    download: z
+      .object({
+        concurrentPieces: z.number().int().min(1).max(64).default(DEFAULTS.concurrentPieces),
+        pieceRetries: z.number().int().min(0).max(10).default(DEFAULTS.pieceRetries),
+        pieceTimeout: duration.prefault(DEFAULTS.pieceTimeout),
+        connectTimeout: duration.prefault(DEFAULTS.connectTimeout),
+      })
+      .prefault({}),
+    storage: z
+      .object({
+        /** Bytes of content the cache may hold; eviction starts above highWatermark x quota. */
+        quota: byteSize.prefault(DEFAULTS.quota),
+        highWatermark: z.number().gt(0).max(1).default(DEFAULTS.highWatermark),
+        lowWatermark: z.number().gt(0).max(1).default(DEFAULTS.lowWatermark),
+        gcInterval: duration.prefault(DEFAULTS.gcInterval),
+      })
+      .prefault({})
+      .refine((s) => s.lowWatermark < s.highWatermark, { message: "lowWatermark must be below highWatermark" }),
+  })
+  .strict()
+  .transform((config) => ({
+    ...config,
+    proxy: { ...config.proxy, defaultRegistry: config.proxy.defaultRegistry ?? config.proxy.registries[0]! },
+  }));
+
+export type DaemonConfig = z.output<typeof daemonConfigSchema>;
+export type DaemonConfigInput = z.input<typeof daemonConfigSchema>;

@@ -1,0 +1,129 @@
+import { join } from "node:path";
+import { type Component, supervise } from "@d7y/lifecycle";
+import type { Logger } from "@d7y/observability";
+import { type RpcServer, startRpcServer } from "@d7y/rpc";
+import { HttpOrigin } from "./backend/http-origin.js";
+import type { DaemonConfig } from "./config.js";
+import { enforceQuota } from "./gc/quota.js";
+import { MirrorServer } from "./proxy/mirror-server.js";
+import { UpstreamResolver } from "./proxy/upstream.js";
+import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
+import { ContentStore, MetadataStore } from "./storage/index.js";
+import { TaskManager } from "./task/task-manager.js";
+
+export interface DaemonDeps {
+  logger: Logger;
+}
+
+export interface Daemon {
+  readonly mirrorUrl: string;
+  readonly apiUrl: string;
+  readonly tasks: TaskManager;
+  /** Runs the quota check now (it also runs after each completed task and on an interval). */
+  enforceQuota(): ReturnType<typeof enforceQuota>;
+  stop(): Promise<void>;
+}
+
+function component(name: string, start: () => Promise<void>, stop: () => Promise<void>): Component {
+  return { name, start, stop };
+}
+
+/** Builds and starts a daemon from its config; every dependency is created here or passed in. */
+export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
+  const logger = deps.logger;
+  const metadata = new MetadataStore(join(config.dataDir, "metadata"));
+  const content = new ContentStore(join(config.dataDir, "content"));
+  const origin = new HttpOrigin({
+    connectTimeoutMs: config.download.connectTimeout,
+    bodyTimeoutMs: config.download.pieceTimeout,
+  });
+  let quotaRun: Promise<unknown> = Promise.resolve();
+  const runQuota = () => {
+    const run = quotaRun.then(() =>
+      enforceQuota(config.storage, { metadata, content, logger, isBusy: (id) => tasks.isBusy(id) }),
+    );
+    quotaRun = run.catch((error: unknown) => logger.error({ err: error }, "quota enforcement failed"));
+    return run;
+  };
+  const tasks: TaskManager = new TaskManager({
+    origin,
+    metadata,
+    content,
+    logger: logger.child({ component: "tasks" }),
+    concurrentPieces: config.download.concurrentPieces,
+    pieceRetries: config.download.pieceRetries,
+    onTaskComplete: () => void runQuota().catch(() => undefined),
+  });
+  const mirror = new MirrorServer({
+    host: config.proxy.host,
+    port: config.proxy.port,
+    tasks,
+    content,
+    origin,
+    upstreams: new UpstreamResolver(config.proxy.registries, config.proxy.defaultRegistry),
+    logger,
+  });
+  let api: RpcServer | undefined;
+  let gcTimer: NodeJS.Timeout | undefined;
+
+  const supervisor = supervise(
+    [
+      component(
+        "metadata",
+        () => metadata.open(),
+        () => metadata.close(),
+      ),
+      component(
+        "content",
+        async () => undefined,
+        () => content.close(),
+      ),
+      component(
+        "origin",
+        async () => undefined,
+        () => origin.close(),
+      ),
+      component(
+        "tasks",
+        async () => undefined,
+        () => tasks.stop(),
+      ),
+      component(
+        "gc",
+        async () => {
+          gcTimer = setInterval(() => void runQuota().catch(() => undefined), config.storage.gcInterval);
+          gcTimer.unref();
+        },
+        async () => clearInterval(gcTimer),
+      ),
+      component(
+        "api",
+        async () => {
+          api = await startRpcServer({
+            host: config.api.host,
+            port: config.api.port,
+            routes: dfdaemonRoutes({ tasks, content }),
+          });
+        },
+        async () => api?.close(),
+      ),
+      component(
+        "mirror",
+        () => mirror.start(),
+        () => mirror.stop(),
+      ),
+    ],
+    logger,
+  );
+  await supervisor.start();
+  const hostFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+  const daemon: Daemon = {
+    mirrorUrl: `http://${hostFor(config.proxy.host)}:${mirror.port}`,
+    apiUrl: `http://${hostFor(config.api.host)}:${api!.port}`,
+    tasks,
+    enforceQuota: () => runQuota(),
+    stop: () => supervisor.stop(),
+  };
+  logger.info({ mirror: daemon.mirrorUrl, api: daemon.apiUrl, dataDir: config.dataDir }, "d7y-daemon ready");
+  return daemon;
+}

@@ -1,0 +1,10 @@
+export { type DaemonConfig, type DaemonConfigInput, DEFAULTS, daemonConfigSchema } from "./config.js";
+export { type HostsTomlOptions, renderHostsToml, writeHostsToml } from "./containerd/hosts-toml.js";
+export { type Daemon, type DaemonDeps, startDaemon } from "./daemon.js";
+export { DaemonError, UpstreamResponseError } from "./errors.js";
+export { enforceQuota, type QuotaPolicy } from "./gc/quota.js";
+export { parseRange } from "./proxy/mirror-server.js";
+export { UpstreamResolver } from "./proxy/upstream.js";
+export { specFromDownload } from "./rpc/dfdaemon-service.js";
+export { ContentStore, MetadataStore } from "./storage/index.js";
+export { pieceDigest } from "./task/task-download.js";

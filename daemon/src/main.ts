@@ -1,0 +1,121 @@
+import { ConfigError, mergeLayers, readYamlFile, setPath, validateConfig } from "@d7y/config";
+import { stopOnSignals } from "@d7y/lifecycle";
+import { createLogger } from "@d7y/observability";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULTS, daemonConfigSchema } from "./config.js";
+import { writeHostsToml } from "./containerd/hosts-toml.js";
+import { startDaemon } from "./daemon.js";
+
+function integer(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number)) throw new InvalidArgumentError("not an integer");
+  return number;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Flags that map onto config paths; they override the config file. */
+const FLAG_PATHS: Record<string, string> = {
+  dataDir: "dataDir",
+  logLevel: "logLevel",
+  proxyHost: "proxy.host",
+  proxyPort: "proxy.port",
+  registry: "proxy.registries",
+  defaultRegistry: "proxy.defaultRegistry",
+  apiHost: "api.host",
+  apiPort: "api.port",
+  concurrentPieces: "download.concurrentPieces",
+  pieceTimeout: "download.pieceTimeout",
+  quota: "storage.quota",
+};
+
+const program = new Command("d7y-daemon")
+  .description("d7y node daemon: containerd's registry mirror with a verified, shared piece cache")
+  .option("-c, --config <file>", "YAML config file (flags override it)")
+  .option("--data-dir <dir>", `content files and LevelDB metadata (default ${DEFAULTS.dataDir})`)
+  .option(
+    "--registry <url>",
+    `upstream registry the mirror may reach; repeat for several; the first is the default (default ${DEFAULTS.registries.join(", ")})`,
+    collect,
+  )
+  .option(
+    "--default-registry <url>",
+    "upstream for requests that name none (skopeo, podman); default: the first --registry",
+  )
+  .option("--proxy-host <host>", `mirror listen address (default ${DEFAULTS.proxyHost})`)
+  .option("--proxy-port <port>", `mirror port for containerd's hosts.toml (default ${DEFAULTS.proxyPort})`, integer)
+  .option("--api-host <host>", `Connect/gRPC API listen address (default ${DEFAULTS.apiHost})`)
+  .option("--api-port <port>", `Connect/gRPC API port (default ${DEFAULTS.apiPort})`, integer)
+  .option(
+    "--concurrent-pieces <n>",
+    `piece requests in flight per task (default ${DEFAULTS.concurrentPieces})`,
+    integer,
+  )
+  .option("--piece-timeout <duration>", `idle time before a piece request fails (default ${DEFAULTS.pieceTimeout})`)
+  .option("--quota <size>", `content the cache may hold, e.g. 50GiB (default ${DEFAULTS.quota})`)
+  .addOption(
+    new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
+      "trace",
+      "debug",
+      "info",
+      "warn",
+      "error",
+      "silent",
+    ]),
+  )
+  .option("-v, --verbose", "same as --log-level debug")
+  .addHelpText(
+    "after",
+    `
+Config file keys (YAML, camelCase): dataDir, logLevel, proxy.{host,port,registries,defaultRegistry},
+api.{host,port}, download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout},
+storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB, 10GB), durations
+take units (500ms, 30s, 5m).`,
+  )
+  .action(async (options: Record<string, unknown>) => {
+    const flags: Record<string, unknown> = {};
+    for (const [name, path] of Object.entries(FLAG_PATHS)) {
+      if (options[name] !== undefined) setPath(flags, path, options[name]);
+    }
+    if (options.verbose) flags.logLevel = "debug";
+    const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
+    const config = validateConfig(daemonConfigSchema, mergeLayers(file, flags));
+    const logger = createLogger({ name: "d7y-daemon", level: config.logLevel });
+    const daemon = await startDaemon(config, { logger });
+    stopOnSignals({ start: async () => undefined, stop: () => daemon.stop() }, (code) => {
+      logger.flush();
+      process.exit(code);
+    });
+  });
+
+program
+  .command("containerd-config")
+  .description(
+    "write containerd hosts.toml files that send pulls through the d7y mirror, keeping each registry as fallback",
+  )
+  .requiredOption("--hosts-dir <dir>", "containerd's registry config_path, e.g. /etc/containerd/certs.d")
+  .option("--mirror <url>", "mirror address containerd should use", `http://127.0.0.1:${DEFAULTS.proxyPort}`)
+  .option("--registry <url>", "registry to route through the mirror, e.g. https://ghcr.io; repeat for several", collect)
+  .option("--all", "also write _default/hosts.toml so every other registry goes through the mirror")
+  .action(async (options: { hostsDir: string; mirror: string; registry?: string[]; all?: boolean }) => {
+    if (!options.registry?.length && !options.all) {
+      throw new ConfigError("give at least one --registry, or --all");
+    }
+    const written = await writeHostsToml(options.hostsDir, {
+      mirror: options.mirror,
+      registries: options.registry ?? [],
+      all: options.all ?? false,
+    });
+    for (const path of written) console.log(`wrote ${path}`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  const userError =
+    error instanceof ConfigError || error instanceof TypeError || (error as { code?: string }).code === "EADDRINUSE";
+  console.error(`d7y-daemon: ${message}`);
+  if (!userError) console.error((error as Error).stack);
+  process.exit(userError ? 2 : 1);
+});

@@ -1,0 +1,19 @@
+export {
+  MAX_PIECE_LENGTH,
+  MIN_PIECE_LENGTH,
+  type PieceSpan,
+  pieceCountFor,
+  pieceLengthFor,
+  pieceSpan,
+  piecesCovering,
+} from "./piece-layout.js";
+export {
+  type BlobRef,
+  DEFAULT_FILTERED_QUERY_PARAMS,
+  filterUrl,
+  isSha256Digest,
+  parseBlobPath,
+  taskIdForDigest,
+  taskIdForUrl,
+  type UrlTaskIdOptions,
+} from "./task-id.js";

@@ -1,0 +1,28 @@
+// Installs the Debian packages the tests use when they are missing (needs root and apt-get).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+/** Each command the tests run, with the Debian package that provides it. */
+const NEEDED = [
+  ["/usr/bin/docker-registry", "docker-registry"],
+  ["/usr/bin/containerd", "containerd"],
+  ["/usr/bin/ctr", "containerd"],
+  ["/usr/bin/skopeo", "skopeo"],
+  ["/usr/bin/htpasswd", "apache2-utils"],
+  ["/usr/sbin/ip", "iproute2"],
+];
+
+const missing = [...new Set(NEEDED.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+if (missing.length === 0) process.exit(0);
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot || spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status !== 0) {
+  console.error(
+    `the tests need these Debian packages: ${missing.join(" ")} (run as root with apt-get, or install them)`,
+  );
+  process.exit(1);
+}
+console.log(`installing Debian packages the tests use: ${missing.join(" ")}`);
+const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { stdio: "inherit", env });
