@@ -1,3 +1,4 @@
+export { HttpOrigin } from "./backend/http-origin.js";
 export { type DaemonConfig, type DaemonConfigInput, DEFAULTS, daemonConfigSchema } from "./config.js";
 export { type HostsTomlOptions, renderHostsToml, writeHostsToml } from "./containerd/hosts-toml.js";
 export { type Daemon, type DaemonDeps, startDaemon } from "./daemon.js";
@@ -7,4 +8,6 @@ export { parseRange } from "./proxy/mirror-server.js";
 export { UpstreamResolver } from "./proxy/upstream.js";
 export { specFromDownload } from "./rpc/dfdaemon-service.js";
 export { ContentStore, MetadataStore } from "./storage/index.js";
-export { pieceDigest } from "./task/task-download.js";
+export { DigestMismatchError, pieceDigest, type TaskSpec } from "./task/task-download.js";
+export { type TaskHandle, TaskManager } from "./task/task-manager.js";
+export { readTask } from "./task/task-reader.js";
