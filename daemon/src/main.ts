@@ -33,6 +33,7 @@ const FLAG_PATHS: Record<string, string> = {
 
 const program = new Command("d7y-daemon")
   .description("d7y node daemon: containerd's registry mirror with a verified, shared piece cache")
+  .enablePositionalOptions()
   .option("-c, --config <file>", "YAML config file (flags override it)")
   .option("--data-dir <dir>", `content files and LevelDB metadata (default ${DEFAULTS.dataDir})`)
   .option(
