@@ -18,6 +18,11 @@ export interface DaemonProcessOptions {
   echo?: boolean;
 }
 
+interface InternalOptions extends DaemonProcessOptions {
+  /** The data directory was made by this helper (kept across restarts, removed by destroy()). */
+  ownsDir?: boolean;
+}
+
 export interface DaemonProcess {
   readonly mirrorUrl: string;
   readonly mirrorHost: string;
@@ -35,8 +40,8 @@ export interface DaemonProcess {
 }
 
 /** Starts a real d7y-daemon process on loopback and waits until it says it is ready. */
-export async function startDaemonProcess(options: DaemonProcessOptions): Promise<DaemonProcess> {
-  const ownsDir = options.dataDir === undefined;
+export async function startDaemonProcess(options: InternalOptions): Promise<DaemonProcess> {
+  const ownsDir = options.ownsDir ?? options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "d7y-daemon-")));
   const proxyPort = options.proxyPort ?? (await freePort());
   const apiPort = options.apiPort ?? (await freePort());
@@ -58,8 +63,8 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
   const proc = spawnTracked(process.execPath, args, {
     name: "d7y-daemon",
     echo: options.echo ?? process.env.D7Y_TEST_ECHO === "1",
-    onOutput: (text) => {
-      if (text.includes('"msg":"d7y-daemon ready"')) ready = true;
+    onLine: (line) => {
+      if (line.includes('"msg":"d7y-daemon ready"')) ready = true;
     },
   });
   try {
@@ -91,7 +96,7 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
     },
     restart: async () => {
       await proc.stop("SIGTERM", 10_000);
-      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort });
+      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort, ownsDir });
     },
   };
   return daemon;
