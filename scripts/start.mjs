@@ -8,7 +8,9 @@ import { join, resolve } from "node:path";
 const root = new URL("..", import.meta.url).pathname;
 const bin = join(root, "daemon", "bin", "d7y-daemon.js");
 const dataDir = resolve(process.env.D7Y_DATA_DIR ?? join(root, ".d7y"));
-const registries = (process.env.D7Y_REGISTRIES ?? "https://index.docker.io,https://ghcr.io,https://quay.io,https://registry.k8s.io")
+const registries = (
+  process.env.D7Y_REGISTRIES ?? "https://index.docker.io,https://ghcr.io,https://quay.io,https://registry.k8s.io"
+)
   .split(",")
   .map((value) => value.trim())
   .filter(Boolean);
@@ -20,7 +22,16 @@ mkdirSync(dataDir, { recursive: true });
 
 const written = execFileSync(
   process.execPath,
-  [bin, "containerd-config", "--hosts-dir", hostsDir, "--mirror", mirror, "--all", ...registries.flatMap((r) => ["--registry", r])],
+  [
+    bin,
+    "containerd-config",
+    "--hosts-dir",
+    hostsDir,
+    "--mirror",
+    mirror,
+    "--all",
+    ...registries.flatMap((r) => ["--registry", r]),
+  ],
   { encoding: "utf8" },
 )
   .trim()

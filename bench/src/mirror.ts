@@ -36,7 +36,15 @@ interface Fetch {
 }
 
 async function curl(place: Place, url: string, extra: string[] = []): Promise<Fetch> {
-  const [cmd, args] = place.wrap("curl", ["-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}", ...extra, url]);
+  const [cmd, args] = place.wrap("curl", [
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{time_total} %{size_download} %{http_code}",
+    ...extra,
+    url,
+  ]);
   const result = await run(cmd, args, { timeoutMs: 300_000 });
   const [seconds, bytes, status] = result.stdout.trim().split(" ").map(Number);
   return { seconds: seconds!, bytes: bytes!, status: status! };
@@ -53,7 +61,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function startDaemonAt(place: Place, registry: string, dataDir: string): Promise<{ proc: TrackedProcess; mirror: string; api: string }> {
+async function startDaemonAt(
+  place: Place,
+  registry: string,
+  dataDir: string,
+): Promise<{ proc: TrackedProcess; mirror: string; api: string }> {
   const [proxyPort, apiPort] = [await freePort(), await freePort()];
   const [cmd, args] = place.wrap(process.execPath, [
     DAEMON_BIN,
@@ -74,7 +86,14 @@ async function startDaemonAt(place: Place, registry: string, dataDir: string): P
   await waitFor(
     async () => {
       if (!proc.isRunning()) throw new Error(proc.output());
-      const [c, a] = place.wrap("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${proxyPort}/healthy`]);
+      const [c, a] = place.wrap("curl", [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `http://127.0.0.1:${proxyPort}/healthy`,
+      ]);
       return (await run(c, a, { timeoutMs: 5000 })).stdout === "200";
     },
     { what: "d7y-daemon", timeoutMs: 15_000, intervalMs: 100 },
@@ -107,7 +126,8 @@ async function scenario(
   const daemon = await startDaemonAt(clientPlace, registryOrigin, join(work, `daemon-${link}`));
   const times = { direct: [] as number[], cold: [] as number[], warm: [] as number[] };
   const check = (fetch: Fetch, what: string) => {
-    if (fetch.status !== 200 || fetch.bytes !== size) throw new Error(`${what}: HTTP ${fetch.status}, ${fetch.bytes} bytes`);
+    if (fetch.status !== 200 || fetch.bytes !== size)
+      throw new Error(`${what}: HTTP ${fetch.status}, ${fetch.bytes} bytes`);
     return fetch.seconds;
   };
   try {
@@ -142,14 +162,19 @@ async function scenario(
       daemonCpuSeconds: usage.cpuSeconds,
       daemonPeakRssMiB: usage.peakRssMiB,
       runs: times,
-      limit: link === "loopback" ? "CPU (registry, daemon and curl share 2 cores)" : `registry link (${link} Mbit/s tbf)`,
+      limit:
+        link === "loopback" ? "CPU (registry, daemon and curl share 2 cores)" : `registry link (${link} Mbit/s tbf)`,
     };
   } finally {
     await daemon.proc.stop("SIGTERM", 10_000);
   }
 }
 
-async function smallBlobLatency(mirror: string, direct: string, path: string): Promise<Record<string, { p50: number; p99: number }>> {
+async function smallBlobLatency(
+  mirror: string,
+  direct: string,
+  path: string,
+): Promise<Record<string, { p50: number; p99: number }>> {
   const result: Record<string, { p50: number; p99: number }> = {};
   for (const [name, base] of [
     ["direct", direct],
@@ -190,20 +215,27 @@ async function main(): Promise<void> {
         results.push(await scenario(link, ROOT_NS, `http://127.0.0.1:${port}`, blobPath, taskId, layer.size, work));
         const daemon = await startDaemonAt(ROOT_NS, `http://127.0.0.1:${port}`, join(work, "daemon-latency"));
         try {
-          latency = await smallBlobLatency(daemon.mirror, `http://127.0.0.1:${port}`, `/v2/bench/app/blobs/${config.digest}`);
+          latency = await smallBlobLatency(
+            daemon.mirror,
+            `http://127.0.0.1:${port}`,
+            `/v2/bench/app/blobs/${config.digest}`,
+          );
         } finally {
           await daemon.proc.stop();
         }
         continue;
       }
       const rate = Number(link);
-      if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--links: "${link}" is neither loopback nor a rate in Mbit/s`);
+      if (!Number.isFinite(rate) || rate <= 0)
+        throw new Error(`--links: "${link}" is neither loopback nor a rate in Mbit/s`);
       const testbed = await createTwoHostTestbed(rate);
       teardowns.push(testbed.teardown);
       const remote = await startRegistryAt(testbed.registryNs, `${testbed.registryIp}:5000`, storage, work);
       processes.push(remote);
       try {
-        results.push(await scenario(link, testbed.nodeNs, `http://${testbed.registryIp}:5000`, blobPath, taskId, layer.size, work));
+        results.push(
+          await scenario(link, testbed.nodeNs, `http://${testbed.registryIp}:5000`, blobPath, taskId, layer.size, work),
+        );
       } finally {
         await remote.stop();
         await testbed.teardown();
@@ -212,7 +244,9 @@ async function main(): Promise<void> {
     }
 
     console.log(`\nbench:mirror — one ${sizeMiB} MiB blob, curl as the client, median of ${runs} runs\n`);
-    console.log("link            direct MB/s  cold MB/s  warm MB/s  cold/direct  warm/direct  daemon CPU s  peak RSS MiB  limit");
+    console.log(
+      "link            direct MB/s  cold MB/s  warm MB/s  cold/direct  warm/direct  daemon CPU s  peak RSS MiB  limit",
+    );
     for (const r of results) {
       console.log(
         [
@@ -234,7 +268,12 @@ async function main(): Promise<void> {
           `warm d7y p50 ${latency.warm!.p50.toFixed(2)} ms / p99 ${latency.warm!.p99.toFixed(2)} ms`,
       );
     }
-    const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results", `mirror-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+    const out = join(
+      dirname(fileURLToPath(import.meta.url)),
+      "..",
+      "results",
+      `mirror-${new Date().toISOString().replace(/[:.]/g, "-")}.json`,
+    );
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify({ sizeMiB, runs, results, latency }, null, 2)}\n`);
     console.log(`\nwritten ${out}`);

@@ -52,22 +52,61 @@ export async function createTwoHostTestbed(rateMbit: number): Promise<TwoHostTes
       await sh("ip", ["netns", "add", ns]);
       await sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
     }
-    await sh("ip", ["link", "add", "veth-reg", "netns", reg, "type", "veth", "peer", "name", "veth-node", "netns", node]);
+    await sh("ip", [
+      "link",
+      "add",
+      "veth-reg",
+      "netns",
+      reg,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "veth-node",
+      "netns",
+      node,
+    ]);
     await sh("ip", ["-n", reg, "addr", "add", "10.78.0.1/24", "dev", "veth-reg"]);
     await sh("ip", ["-n", node, "addr", "add", "10.78.0.2/24", "dev", "veth-node"]);
     await sh("ip", ["-n", reg, "link", "set", "veth-reg", "up"]);
     await sh("ip", ["-n", node, "link", "set", "veth-node", "up"]);
     const burst = `${Math.max(256, Math.ceil(rateMbit / 4))}kb`;
-    await sh("tc", ["-n", reg, "qdisc", "add", "dev", "veth-reg", "root", "tbf", "rate", `${rateMbit}mbit`, "burst", burst, "latency", "50ms"]);
+    await sh("tc", [
+      "-n",
+      reg,
+      "qdisc",
+      "add",
+      "dev",
+      "veth-reg",
+      "root",
+      "tbf",
+      "rate",
+      `${rateMbit}mbit`,
+      "burst",
+      burst,
+      "latency",
+      "50ms",
+    ]);
   } catch (error) {
     await teardown();
     throw error;
   }
-  return { registryNs: namespace(reg), nodeNs: namespace(node), registryIp: "10.78.0.1", nodeIp: "10.78.0.2", teardown };
+  return {
+    registryNs: namespace(reg),
+    nodeNs: namespace(node),
+    registryIp: "10.78.0.1",
+    nodeIp: "10.78.0.2",
+    teardown,
+  };
 }
 
 /** Starts docker-registry on addr with the given storage; waits until it answers (from inside its place). */
-export async function startRegistryAt(place: Place, addr: string, storageDir: string, dir: string): Promise<TrackedProcess> {
+export async function startRegistryAt(
+  place: Place,
+  addr: string,
+  storageDir: string,
+  dir: string,
+): Promise<TrackedProcess> {
   const config = join(dir, `registry-${place.name}.yml`);
   await writeFile(
     config,

@@ -20,12 +20,23 @@ export class ContentStore {
     if (size !== contentLength) await handle.truncate(contentLength);
   }
 
-  async writePiece(taskId: string, offset: number, bytes: Buffer): Promise<void> {
+  /** Writes a piece (its chunks in order) at its offset. */
+  async writePiece(taskId: string, offset: number, chunks: Buffer[]): Promise<void> {
     const handle = await this.handle(taskId);
-    let written = 0;
-    while (written < bytes.length) {
-      const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, offset + written);
-      written += bytesWritten;
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    const { bytesWritten } = await handle.writev(chunks, offset);
+    if (bytesWritten === total) return;
+    // A short vectored write: finish the rest chunk by chunk.
+    let position = 0;
+    for (const chunk of chunks) {
+      const end = position + chunk.length;
+      let done = Math.max(0, Math.min(chunk.length, bytesWritten - position));
+      while (done < chunk.length) {
+        const { bytesWritten: n } = await handle.write(chunk, done, chunk.length - done, offset + position + done);
+        done += n;
+      }
+      position = end;
     }
   }
 

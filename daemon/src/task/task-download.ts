@@ -34,8 +34,21 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-export function pieceDigest(bytes: Uint8Array): string {
-  return `crc32:${crc32(bytes)}`;
+/** Piece bytes as the chunks they arrived in: never copied into one buffer on the hot path. */
+export type Chunks = Buffer[];
+
+export function chunksLength(chunks: Chunks): number {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  return length;
+}
+
+/** "crc32:<decimal>" of the bytes (one buffer, or chunks in order). */
+export function pieceDigest(bytes: Uint8Array | Chunks): string {
+  if (!Array.isArray(bytes)) return `crc32:${crc32(bytes)}`;
+  let value = 0;
+  for (const chunk of bytes) value = crc32(chunk, value);
+  return `crc32:${value}`;
 }
 
 function parseContentRange(value: unknown): { start: number; end: number; total: number } | undefined {
@@ -61,7 +74,7 @@ export class TaskDownload extends EventEmitter {
   private stored: boolean[] = [];
   private pieceRecords: Array<PieceRecord | undefined> = [];
   private readonly waiters = new Map<number, Waiter[]>();
-  private readonly buffers = new Map<number, Buffer>();
+  private readonly buffers = new Map<number, Chunks>();
   private readonly queue: number[] = [];
   private readonly retries = new Map<number, number>();
   private inFlight = 0;
@@ -138,11 +151,11 @@ export class TaskDownload extends EventEmitter {
   }
 
   /** The bytes of a stored piece, from memory while still held, else from the content file. */
-  async pieceBytes(number: number): Promise<Buffer> {
+  async pieceBytes(number: number): Promise<Chunks> {
     const held = this.buffers.get(number);
     if (held) return held;
     const span = pieceSpan(number, this.record!.contentLength, this.record!.pieceLength);
-    return this.deps.content.readPiece(this.id, span.offset, span.length);
+    return [await this.deps.content.readPiece(this.id, span.offset, span.length)];
   }
 
   pieces(): PieceRecord[] {
@@ -261,10 +274,10 @@ export class TaskDownload extends EventEmitter {
     }
     const firstLength = range.end + 1;
     const first = await this.readExactly(response.body, firstLength);
-    this.originBytes += first.length;
+    this.originBytes += firstLength;
     const pieceZero = Math.min(pieceLength, total);
     if (firstLength >= pieceZero) {
-      await this.storePiece(0, first.subarray(0, pieceZero), "back_to_source", "", Date.now() - began);
+      await this.storePiece(0, first, "back_to_source", "", Date.now() - began);
       this.queue.push(...this.missingPieces());
     } else {
       // Larger pieces: the first response is the start of piece 0; fetch the rest of it.
@@ -293,7 +306,7 @@ export class TaskDownload extends EventEmitter {
         size += take.length;
         data = data.subarray(take.length);
         if (size === want) {
-          const bytes = pending.length === 1 ? Buffer.from(pending[0]!) : Buffer.concat(pending);
+          const bytes = pending;
           pending = [];
           size = 0;
           await this.storePiece(number, bytes, "back_to_source", "", Date.now() - began);
@@ -304,19 +317,19 @@ export class TaskDownload extends EventEmitter {
     if (number < record.pieceCount) throw new DaemonError("upstream", `upstream body ended early for ${this.spec.url}`);
   }
 
-  private async readExactly(body: NodeJS.ReadableStream, length: number, prefix?: Buffer): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length + (prefix?.length ?? 0));
-    let offset = 0;
-    if (prefix) offset += prefix.copy(buffer, 0);
+  /** Collects exactly `length` bytes of a body as its chunks (after an optional prefix). */
+  private async readExactly(body: NodeJS.ReadableStream, length: number, prefix: Chunks = []): Promise<Chunks> {
+    const chunks: Chunks = [...prefix];
+    let received = 0;
     for await (const chunk of body) {
       const data = chunk as Buffer;
-      if (offset + data.length > buffer.length)
-        throw new DaemonError("upstream", "upstream sent more bytes than asked");
-      offset += data.copy(buffer, offset);
+      received += data.length;
+      if (received > length) throw new DaemonError("upstream", "upstream sent more bytes than asked");
+      chunks.push(data);
     }
-    if (offset !== buffer.length)
-      throw new DaemonError("upstream", `upstream body ended early (${offset} of ${buffer.length} bytes)`);
-    return buffer;
+    if (received !== length)
+      throw new DaemonError("upstream", `upstream body ended early (${received} of ${length} bytes)`);
+    return chunks;
   }
 
   /** Keeps up to `concurrentPieces` requests in flight, never further ahead of the hash than a window. */
@@ -349,10 +362,10 @@ export class TaskDownload extends EventEmitter {
     wake?.();
   }
 
-  private async fetchPiece(number: number, prefix?: Buffer): Promise<void> {
+  private async fetchPiece(number: number, prefix?: Chunks): Promise<void> {
     const record = this.record!;
     const span = pieceSpan(number, record.contentLength, record.pieceLength);
-    const start = span.offset + (prefix?.length ?? 0);
+    const start = span.offset + (prefix ? chunksLength(prefix) : 0);
     const end = span.offset + span.length - 1;
     const began = Date.now();
     try {
@@ -391,14 +404,14 @@ export class TaskDownload extends EventEmitter {
 
   private async storePiece(
     number: number,
-    bytes: Buffer,
+    bytes: Chunks,
     trafficType: TrafficType,
     parentId: string,
     costMs: number,
   ): Promise<void> {
     if (this.failure || this.stored[number]) return;
     const span = pieceSpan(number, this.record!.contentLength, this.record!.pieceLength);
-    if (bytes.length !== span.length) throw new DaemonError("internal", `piece ${number} has the wrong length`);
+    if (chunksLength(bytes) !== span.length) throw new DaemonError("internal", `piece ${number} has the wrong length`);
     const piece: PieceRecord = {
       number,
       offset: span.offset,
@@ -428,7 +441,7 @@ export class TaskDownload extends EventEmitter {
     while (this.hashedUpTo < count) {
       const number = this.hashedUpTo;
       await this.waitPiece(number);
-      hash.update(await this.pieceBytes(number));
+      for (const chunk of await this.pieceBytes(number)) hash.update(chunk);
       this.buffers.delete(number);
       this.hashedUpTo++;
       this.wake();

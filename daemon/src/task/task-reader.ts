@@ -27,9 +27,15 @@ async function* streamWhileDownloading(
       await download.done;
     }
     const span = pieceSpan(number, record.contentLength, record.pieceLength);
-    const bytes = await download.pieceBytes(number);
     const from = Math.max(start, span.offset) - span.offset;
     const to = Math.min(end, span.offset + span.length - 1) - span.offset + 1;
-    yield from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
+    let position = 0;
+    for (const chunk of await download.pieceBytes(number)) {
+      const chunkEnd = position + chunk.length;
+      if (chunkEnd > from && position < to) {
+        yield chunk.subarray(Math.max(0, from - position), Math.min(chunk.length, to - position));
+      }
+      position = chunkEnd;
+    }
   }
 }
