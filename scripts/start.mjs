@@ -1,6 +1,6 @@
 // `npm start`: runs d7y-daemon on this machine as the registry mirror for containerd, with its cache
 // under ./.d7y (or $D7Y_DATA_DIR), and prints the containerd configuration that points at it.
-// Environment: D7Y_REGISTRIES (comma-separated upstreams), D7Y_PROXY_PORT, D7Y_API_PORT, D7Y_DATA_DIR.
+// Environment: D7Y_REGISTRIES (comma-separated upstreams), D7Y_PROXY_PORT, D7Y_API_PORT, D7Y_UPLOAD_PORT, D7Y_DATA_DIR.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -16,6 +16,7 @@ const registries = (
   .filter(Boolean);
 const proxyPort = process.env.D7Y_PROXY_PORT ?? "4001";
 const apiPort = process.env.D7Y_API_PORT ?? "4000";
+const uploadPort = process.env.D7Y_UPLOAD_PORT ?? "4005";
 const mirror = `http://127.0.0.1:${proxyPort}`;
 const hostsDir = join(dataDir, "certs.d");
 mkdirSync(dataDir, { recursive: true });
@@ -48,6 +49,8 @@ const daemon = spawn(
     proxyPort,
     "--api-port",
     apiPort,
+    "--upload-port",
+    uploadPort,
     ...registries.flatMap((r) => ["--registry", r]),
   ],
   { stdio: ["ignore", "pipe", "inherit"] },

@@ -66,7 +66,7 @@ async function startDaemonAt(
   registry: string,
   dataDir: string,
 ): Promise<{ proc: TrackedProcess; mirror: string; api: string }> {
-  const [proxyPort, apiPort] = [await freePort(), await freePort()];
+  const [proxyPort, apiPort, uploadPort] = [await freePort(), await freePort(), await freePort()];
   const [cmd, args] = place.wrap(process.execPath, [
     DAEMON_BIN,
     "--data-dir",
@@ -79,6 +79,8 @@ async function startDaemonAt(
     String(proxyPort),
     "--api-port",
     String(apiPort),
+    "--upload-port",
+    String(uploadPort),
     "--log-level",
     "warn",
   ]);

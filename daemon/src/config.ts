@@ -18,6 +18,14 @@ export const DEFAULTS = {
   highWatermark: 0.9,
   lowWatermark: 0.7,
   gcInterval: "1m",
+  uploadHost: "0.0.0.0",
+  uploadPort: 4005,
+  uploadLimit: 64,
+  announceInterval: "30s",
+  scheduleTimeout: "30s",
+  stallTimeout: "10s",
+  hedgeAfter: "2s",
+  maxReschedules: 5,
 } as const;
 
 const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -69,12 +77,49 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     api: z.object({ host: z.string().default(DEFAULTS.apiHost), port: port.default(DEFAULTS.apiPort) }).prefault({}),
+    /** Run as a seed peer: the scheduler sends it to the origin first and others download from it. */
+    seed: z.boolean().default(false),
+    host: z
+      .object({
+        /** Unique host id; default <ip>-<hostname>-<upload port>[-seed]. */
+        id: z.string().min(1).optional(),
+        hostname: z.string().min(1).optional(),
+        /** Address other daemons reach this one at; default the first non-loopback IPv4. */
+        ip: z.string().min(1).optional(),
+        idc: z.string().default(""),
+        location: z.string().default(""),
+      })
+      .prefault({}),
+    scheduler: z
+      .object({
+        /** Scheduler URLs (http://host:8002); none means every task goes to the origin. */
+        addresses: z.array(z.url()).default([]),
+        announceInterval: duration.prefault(DEFAULTS.announceInterval),
+        /** How long to wait for a scheduler's answer before going to the origin. */
+        scheduleTimeout: duration.prefault(DEFAULTS.scheduleTimeout),
+      })
+      .prefault({}),
+    upload: z
+      .object({
+        host: z.string().default(DEFAULTS.uploadHost),
+        port: port.default(DEFAULTS.uploadPort),
+        /** Piece uploads served at once. */
+        limit: z.number().int().min(1).max(10_000).default(DEFAULTS.uploadLimit),
+        /** Test only: corrupt every piece this daemon uploads, to prove that children detect it. */
+        testCorruptPieces: z.boolean().default(false),
+      })
+      .prefault({}),
     download: z
       .object({
         concurrentPieces: z.number().int().min(1).max(64).default(DEFAULTS.concurrentPieces),
         pieceRetries: z.number().int().min(0).max(10).default(DEFAULTS.pieceRetries),
         pieceTimeout: duration.prefault(DEFAULTS.pieceTimeout),
         connectTimeout: duration.prefault(DEFAULTS.connectTimeout),
+        /** No piece from any parent for this long: ask the scheduler for other parents. */
+        stallTimeout: duration.prefault(DEFAULTS.stallTimeout),
+        /** A piece request to a parent slower than this (or 4x the median) is asked again elsewhere. */
+        hedgeAfter: duration.prefault(DEFAULTS.hedgeAfter),
+        maxReschedules: z.number().int().min(0).max(100).default(DEFAULTS.maxReschedules),
       })
       .prefault({}),
     storage: z

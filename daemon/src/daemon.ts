@@ -1,3 +1,4 @@
+import { networkInterfaces, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { type Component, supervise } from "@d7y/lifecycle";
 import type { Logger } from "@d7y/observability";
@@ -8,8 +9,10 @@ import { enforceQuota } from "./gc/quota.js";
 import { MirrorServer } from "./proxy/mirror-server.js";
 import { UpstreamResolver } from "./proxy/upstream.js";
 import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
+import { type HostIdentity, SchedulerClient } from "./scheduler/scheduler-client.js";
 import { ContentStore, MetadataStore } from "./storage/index.js";
 import { TaskManager } from "./task/task-manager.js";
+import { UploadServer } from "./upload/upload-server.js";
 
 export interface DaemonDeps {
   logger: Logger;
@@ -18,10 +21,20 @@ export interface DaemonDeps {
 export interface Daemon {
   readonly mirrorUrl: string;
   readonly apiUrl: string;
+  readonly uploadUrl: string;
+  readonly hostId: string;
   readonly tasks: TaskManager;
   /** Runs the quota check now (it also runs after each completed task and on an interval). */
   enforceQuota(): ReturnType<typeof enforceQuota>;
   stop(): Promise<void>;
+}
+
+/** The first non-internal IPv4 address, else loopback. */
+function detectIp(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === "IPv4" && !address.internal) return address.address;
+  }
+  return "127.0.0.1";
 }
 
 function component(name: string, start: () => Promise<void>, stop: () => Promise<void>): Component {
@@ -45,6 +58,48 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     quotaRun = run.catch((error: unknown) => logger.error({ err: error }, "quota enforcement failed"));
     return run;
   };
+  let upload: UploadServer | undefined;
+  let api: RpcServer | undefined;
+  let mirror: MirrorServer | undefined;
+  const ip = config.host.ip ?? detectIp();
+  const hostname = config.host.hostname ?? osHostname();
+  const identity = (): HostIdentity => {
+    const uploadPort = upload?.port ?? config.upload.port;
+    return {
+      id: config.host.id ?? `${ip}-${hostname}-${uploadPort}${config.seed ? "-seed" : ""}`,
+      seed: config.seed,
+      hostname,
+      ip,
+      apiPort: api?.port ?? config.api.port,
+      uploadPort,
+      proxyPort: mirror?.port ?? config.proxy.port,
+      idc: config.host.idc,
+      location: config.host.location,
+      uploadLimit: config.upload.limit,
+    };
+  };
+  const scheduler = new SchedulerClient({
+    addresses: config.scheduler.addresses,
+    identity,
+    logger,
+    announceIntervalMs: config.scheduler.announceInterval,
+    completeTasks: async () =>
+      (await metadata.listTasks())
+        .filter((task) => task.status === "succeeded")
+        .sort((a, b) => b.accessedAt - a.accessedAt)
+        .slice(0, 1000)
+        .map((task) => ({
+          taskId: task.id,
+          url: task.url,
+          digest: task.digest ?? "",
+          contentLength: BigInt(task.contentLength),
+          pieceLength: BigInt(task.pieceLength),
+          pieceCount: task.pieceCount,
+        })),
+    uploadInFlight: () => upload?.uploadsInFlight ?? 0,
+    diskUsed: () => 0,
+    diskQuota: config.storage.quota,
+  });
   const tasks: TaskManager = new TaskManager({
     origin,
     metadata,
@@ -52,9 +107,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     logger: logger.child({ component: "tasks" }),
     concurrentPieces: config.download.concurrentPieces,
     pieceRetries: config.download.pieceRetries,
+    scheduler,
+    peers: {
+      stallTimeoutMs: config.download.stallTimeout,
+      hedgeAfterMs: config.download.hedgeAfter,
+      maxReschedules: config.download.maxReschedules,
+      scheduleTimeoutMs: config.scheduler.scheduleTimeout,
+    },
     onTaskComplete: () => void runQuota().catch(() => undefined),
   });
-  const mirror = new MirrorServer({
+  mirror = new MirrorServer({
     host: config.proxy.host,
     port: config.proxy.port,
     tasks,
@@ -63,7 +125,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     upstreams: new UpstreamResolver(config.proxy.registries, config.proxy.defaultRegistry),
     logger,
   });
-  let api: RpcServer | undefined;
+  upload = new UploadServer({
+    host: config.upload.host,
+    port: config.upload.port,
+    limit: config.upload.limit,
+    tasks,
+    metadata,
+    content,
+    logger,
+    corruptPieces: config.upload.testCorruptPieces,
+  });
   let gcTimer: NodeJS.Timeout | undefined;
 
   const supervisor = supervise(
@@ -120,10 +191,23 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
   const daemon: Daemon = {
     mirrorUrl: `http://${hostFor(config.proxy.host)}:${mirror.port}`,
     apiUrl: `http://${hostFor(config.api.host)}:${api!.port}`,
+    uploadUrl: `http://${hostFor(config.upload.host)}:${upload.port}`,
+    hostId: identity().id,
     tasks,
     enforceQuota: () => runQuota(),
     stop: () => supervisor.stop(),
   };
-  logger.info({ mirror: daemon.mirrorUrl, api: daemon.apiUrl, dataDir: config.dataDir }, "d7y-daemon ready");
+  logger.info(
+    {
+      mirror: daemon.mirrorUrl,
+      api: daemon.apiUrl,
+      upload: daemon.uploadUrl,
+      hostId: daemon.hostId,
+      seed: config.seed,
+      schedulers: config.scheduler.addresses,
+      dataDir: config.dataDir,
+    },
+    "d7y-daemon ready",
+  );
   return daemon;
 }

@@ -29,6 +29,17 @@ const FLAG_PATHS: Record<string, string> = {
   concurrentPieces: "download.concurrentPieces",
   pieceTimeout: "download.pieceTimeout",
   quota: "storage.quota",
+  seed: "seed",
+  scheduler: "scheduler.addresses",
+  announceInterval: "scheduler.announceInterval",
+  uploadHost: "upload.host",
+  uploadPort: "upload.port",
+  uploadLimit: "upload.limit",
+  hostId: "host.id",
+  hostIp: "host.ip",
+  idc: "host.idc",
+  location: "host.location",
+  testCorruptUploads: "upload.testCorruptPieces",
 };
 
 const program = new Command("d7y-daemon")
@@ -70,8 +81,10 @@ const program = new Command("d7y-daemon")
   .addHelpText(
     "after",
     `
-Config file keys (YAML, camelCase): dataDir, logLevel, proxy.{host,port,registries,defaultRegistry},
-api.{host,port}, download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout},
+Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
+api.{host,port}, upload.{host,port,limit,testCorruptPieces}, host.{id,hostname,ip,idc,location},
+scheduler.{addresses,announceInterval,scheduleTimeout},
+download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
 storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB, 10GB), durations
 take units (500ms, 30s, 5m).`,
   )

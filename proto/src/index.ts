@@ -1,3 +1,4 @@
+export { HashRing } from "./hash-ring.js";
 export {
   MAX_PIECE_LENGTH,
   MIN_PIECE_LENGTH,

@@ -14,6 +14,12 @@ export interface DaemonProcessOptions {
   dataDir?: string;
   proxyPort?: number;
   apiPort?: number;
+  uploadPort?: number;
+  /** Scheduler URLs; none: the daemon always goes to the origin. */
+  schedulers?: string[];
+  seed?: boolean;
+  /** Short intervals for tests. */
+  announceInterval?: string;
   extraArgs?: string[];
   echo?: boolean;
 }
@@ -30,6 +36,10 @@ export interface DaemonProcess {
   readonly dataDir: string;
   readonly proxyPort: number;
   readonly apiPort: number;
+  readonly uploadPort: number;
+  readonly uploadUrl: string;
+  /** The host id the daemon announces (<ip>-<hostname>-<upload port>[-seed]). */
+  readonly hostId: string;
   readonly process: TrackedProcess;
   /** Stops the process (SIGTERM) and keeps its data directory. */
   stop(): Promise<void>;
@@ -45,6 +55,7 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "d7y-daemon-")));
   const proxyPort = options.proxyPort ?? (await freePort());
   const apiPort = options.apiPort ?? (await freePort());
+  const uploadPort = options.uploadPort ?? (await freePort());
   const args = [
     DAEMON_BIN,
     "--data-dir",
@@ -55,16 +66,29 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     String(proxyPort),
     "--api-port",
     String(apiPort),
+    "--upload-host",
+    "127.0.0.1",
+    "--upload-port",
+    String(uploadPort),
+    "--host-ip",
+    "127.0.0.1",
+    ...(options.schedulers ?? []).flatMap((address) => ["--scheduler", address]),
+    ...(options.seed ? ["--seed"] : []),
+    ...(options.announceInterval ? ["--announce-interval", options.announceInterval] : []),
     ...options.registries.flatMap((registry) => ["--registry", registry]),
     ...(options.defaultRegistry ? ["--default-registry", options.defaultRegistry] : []),
     ...(options.extraArgs ?? []),
   ];
   let ready = false;
+  let hostId = "";
   const proc = spawnTracked(process.execPath, args, {
     name: "d7y-daemon",
     echo: options.echo ?? process.env.D7Y_TEST_ECHO === "1",
     onLine: (line) => {
-      if (line.includes('"msg":"d7y-daemon ready"')) ready = true;
+      if (line.includes('"msg":"d7y-daemon ready"')) {
+        hostId = (JSON.parse(line) as { hostId: string }).hostId;
+        ready = true;
+      }
     },
   });
   try {
@@ -86,6 +110,9 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     dataDir,
     proxyPort,
     apiPort,
+    uploadPort,
+    uploadUrl: `http://127.0.0.1:${uploadPort}`,
+    hostId,
     process: proc,
     stop: async () => {
       await proc.stop("SIGTERM", 10_000);
@@ -96,7 +123,7 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     },
     restart: async () => {
       await proc.stop("SIGTERM", 10_000);
-      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort, ownsDir });
+      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort, uploadPort, ownsDir });
     },
   };
   return daemon;

@@ -33,6 +33,7 @@ describe("npm start", () => {
         D7Y_REGISTRIES: registry.url,
         D7Y_PROXY_PORT: String(proxyPort),
         D7Y_API_PORT: String(apiPort),
+        D7Y_UPLOAD_PORT: String(await freePort()),
       },
     });
     try {

@@ -76,6 +76,7 @@ export function taskToProto(record: TaskRecord, pieces: PieceRecord[], readers: 
 export function specFromDownload(download: {
   url: string;
   digest: string;
+  needBackToSource?: boolean;
   requestHeader: Record<string, string>;
   filteredQueryParams: string[];
 }): TaskSpec {
@@ -99,13 +100,16 @@ export function specFromDownload(download: {
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(download.requestHeader)) headers[name.toLowerCase()] = value;
-  if (blob) return { id: taskIdForDigest(blob.digest), url: url.toString(), digest: blob.digest, headers };
+  const needBackToSource = download.needBackToSource ?? false;
+  if (blob)
+    return { id: taskIdForDigest(blob.digest), url: url.toString(), digest: blob.digest, headers, needBackToSource };
   const filtered = download.filteredQueryParams.length > 0 ? download.filteredQueryParams : undefined;
   return {
     id: taskIdForUrl(url.toString(), filtered ? { filteredQueryParams: filtered } : {}),
     url: url.toString(),
     ...(download.digest ? { digest: download.digest } : {}),
     headers,
+    needBackToSource,
   };
 }
 

@@ -43,6 +43,10 @@ export class MetadataStore {
     return this.pieces.put(pieceKey(taskId, piece.number), piece);
   }
 
+  async getPiece(taskId: string, number: number): Promise<PieceRecord | undefined> {
+    return (await this.pieces.get(pieceKey(taskId, number))) ?? undefined;
+  }
+
   async listPieces(taskId: string): Promise<PieceRecord[]> {
     return this.pieces.values({ gt: `${taskId}/`, lt: `${taskId}/\xff` }).all();
   }

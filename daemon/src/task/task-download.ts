@@ -5,12 +5,17 @@ import type { Logger } from "@d7y/observability";
 import { MIN_PIECE_LENGTH, pieceCountFor, pieceLengthFor, pieceSpan } from "@d7y/proto";
 import { type HeaderMap, type HttpOrigin, readBody } from "../backend/http-origin.js";
 import { DaemonError, UpstreamResponseError } from "../errors.js";
+import type { PeerSession } from "../scheduler/peer-session.js";
+import type { SchedulerClient } from "../scheduler/scheduler-client.js";
 import type { ContentStore, MetadataStore, PieceRecord, TaskRecord, TrafficType } from "../storage/index.js";
+import { PeerExchange, type PeerExchangeOptions, type PieceSink } from "./peer-exchange.js";
 
 /** What to download: the task id, where from, and what it must hash to. */
 export interface TaskSpec {
   id: string;
   url: string;
+  /** Skip the peers: fetch from the origin (how the scheduler triggers a seed peer). */
+  needBackToSource?: boolean;
   /** "sha256:<hex>": the whole content must hash to it before the task is complete. */
   digest?: string;
   /** Headers sent to the origin (Authorization...). */
@@ -19,6 +24,9 @@ export interface TaskSpec {
 
 export interface TaskDownloadDeps {
   origin: HttpOrigin;
+  /** Absent or disabled: every task goes to the origin. */
+  scheduler?: SchedulerClient;
+  peers?: Omit<PeerExchangeOptions, "http" | "logger" | "concurrentPieces">;
   metadata: MetadataStore;
   content: ContentStore;
   logger: Logger;
@@ -63,13 +71,17 @@ function parseContentRange(value: unknown): { start: number; end: number; total:
  * in-order hash, verifies and stores each piece, and completes only when the whole content
  * matches its digest.
  */
-export class TaskDownload extends EventEmitter {
+export class TaskDownload extends EventEmitter implements PieceSink {
   record?: TaskRecord;
   failure?: Error;
   readonly started: Promise<TaskRecord>;
   readonly done: Promise<TaskRecord>;
   /** Bytes fetched from the origin by this download. */
   originBytes = 0;
+  /** Bytes fetched from parents by this download. */
+  peerBytes = 0;
+  private session?: PeerSession;
+  private usedOrigin = false;
 
   private stored: boolean[] = [];
   private pieceRecords: Array<PieceRecord | undefined> = [];
@@ -121,22 +133,159 @@ export class TaskDownload extends EventEmitter {
   /** Starts the download; never throws (failures settle `started`/`done`). */
   async run(): Promise<void> {
     const began = Date.now();
+    const hashing = this.hashInOrder();
+    hashing.catch(() => undefined);
     try {
-      const resumed = await this.resume();
-      if (!resumed) await this.fetchFirst();
-      await Promise.all([this.pump(), this.hashInOrder()]);
+      await this.resume();
+      const answer = await this.register();
+      if (answer?.response.case === "emptyTask" && this.record && this.missingPieces().length === 0) {
+        // Every piece is already here (a resumed task): nothing to fetch.
+      } else if (answer?.response.case === "normalTask" && this.session) {
+        const exchange = new PeerExchange(this, this.session, {
+          http: this.deps.origin,
+          logger: this.deps.logger,
+          concurrentPieces: this.deps.concurrentPieces,
+          ...this.deps.peers!,
+        });
+        const complete = await exchange.run(answer);
+        this.peerBytes = exchange.bytesFromPeers;
+        if (!complete && !this.failure)
+          this.log.info({ missing: this.missingPieces().length }, "peers could not finish: back to source");
+      } else if (answer?.response.case === "needBackToSource") {
+        this.log.debug({ reason: answer.response.value.description }, "scheduler says back to source");
+      }
+      if (this.failure) throw this.failure;
+      if (!this.record || this.missingPieces().length > 0) await this.fromOrigin();
+      await hashing;
       const record = this.record!;
       record.status = "succeeded";
       record.updatedAt = Date.now();
       await this.deps.metadata.putTask(record);
+      const sizes = { contentLength: BigInt(record.contentLength), pieceCount: record.pieceCount };
+      this.session?.send(
+        this.usedOrigin
+          ? { case: "downloadPeerBackToSourceFinished", value: sizes }
+          : { case: "downloadPeerFinished", value: sizes },
+      );
       this.log.info(
-        { url: this.spec.url, bytes: record.contentLength, pieces: record.pieceCount, ms: Date.now() - began },
+        {
+          url: this.spec.url,
+          bytes: record.contentLength,
+          pieces: record.pieceCount,
+          fromOrigin: this.originBytes,
+          fromPeers: this.peerBytes,
+          ms: Date.now() - began,
+        },
         "task complete",
       );
       this.resolveDone(record);
     } catch (error) {
+      const description = (error as Error).message;
+      this.session?.send(
+        this.usedOrigin
+          ? { case: "downloadPeerBackToSourceFailed", value: { description } }
+          : { case: "downloadPeerFailed", value: { description } },
+      );
       await this.fail(error as Error);
+    } finally {
+      this.session?.close();
     }
+  }
+
+  /** Registers with the task's scheduler (its fallback if it is down); undefined means "no scheduler". */
+  private async register() {
+    const scheduler = this.deps.scheduler;
+    if (!scheduler?.enabled) return undefined;
+    const requestHeader: Record<string, string> = {};
+    for (const [name, value] of Object.entries(this.spec.headers)) {
+      requestHeader[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    for (const address of scheduler.schedulersFor(this.id).slice(0, 2)) {
+      const session = scheduler.openPeer(address, this.id);
+      session.send({
+        case: "registerPeer",
+        value: {
+          download: {
+            url: this.spec.url,
+            digest: this.spec.digest ?? "",
+            requestHeader,
+            needBackToSource: this.spec.needBackToSource ?? false,
+          },
+          pieces: [],
+        },
+      });
+      const answer = await session.next(this.deps.peers?.scheduleTimeoutMs ?? 30_000);
+      if (answer) {
+        this.session = session;
+        return answer;
+      }
+      this.log.warn({ scheduler: address, reason: session.reason ?? "no answer" }, "scheduler unavailable");
+      session.close();
+      scheduler.markDown(address);
+    }
+    return undefined;
+  }
+
+  /** Fetches what is missing from the origin (learning the size first when nobody told us). */
+  private async fromOrigin(): Promise<void> {
+    this.usedOrigin = true;
+    if (!this.record) {
+      await this.fetchFirst();
+    } else {
+      this.reportBackToSourceStarted();
+      this.queue.length = 0;
+      this.queue.push(...this.missingPieces());
+    }
+    await this.pump();
+  }
+
+  private reportBackToSourceStarted(): void {
+    this.session?.send({
+      case: "downloadPeerBackToSourceStarted",
+      value: {
+        description: "fetching from the origin",
+        contentLength: BigInt(this.record?.contentLength ?? 0),
+        pieceLength: BigInt(this.record?.pieceLength ?? 0),
+      },
+    });
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  get windowStart(): number {
+    return this.hashedUpTo;
+  }
+
+  /** The size learned from the scheduler or a parent: prepares storage and lets readers start. */
+  async beginFromPeers(meta: { contentLength: number; pieceLength: number; pieceCount: number }): Promise<void> {
+    if (this.record) return;
+    if (
+      !Number.isSafeInteger(meta.contentLength) ||
+      meta.contentLength < 0 ||
+      meta.pieceLength <= 0 ||
+      meta.pieceCount !== pieceCountFor(meta.contentLength, meta.pieceLength)
+    ) {
+      throw new DaemonError("upstream", "peers announced an inconsistent content size");
+    }
+    const now = Date.now();
+    this.begin({
+      id: this.id,
+      url: this.spec.url,
+      ...(this.spec.digest ? { digest: this.spec.digest } : {}),
+      contentLength: meta.contentLength,
+      pieceLength: meta.pieceLength,
+      pieceCount: meta.pieceCount,
+      status: "running",
+      responseHeaders: { "content-type": "application/octet-stream" },
+      createdAt: now,
+      updatedAt: now,
+      accessedAt: now,
+    });
+    await this.deps.content.prepare(this.id, meta.contentLength);
+    await this.deps.metadata.putTask(this.record!);
+    this.resolveStarted(this.record!);
   }
 
   /** Resolves when piece `number` is stored and verified; rejects if the download fails. */
@@ -187,8 +336,7 @@ export class TaskDownload extends EventEmitter {
       }
     }
     await this.deps.metadata.putTask(this.record!);
-    this.queue.push(...this.missingPieces());
-    this.log.info({ kept, missing: this.queue.length }, "resuming task from stored pieces");
+    this.log.info({ kept, missing: this.missingPieces().length }, "resuming task from stored pieces");
     this.resolveStarted(this.record!);
     return true;
   }
@@ -199,7 +347,7 @@ export class TaskDownload extends EventEmitter {
     this.pieceRecords = new Array(record.pieceCount).fill(undefined);
   }
 
-  private missingPieces(): number[] {
+  missingPieces(): number[] {
     const missing: number[] = [];
     for (let number = 0; number < this.record!.pieceCount; number++) if (!this.stored[number]) missing.push(number);
     return missing;
@@ -260,6 +408,7 @@ export class TaskDownload extends EventEmitter {
     await this.deps.content.prepare(this.id, total);
     await this.deps.metadata.putTask(this.record!);
     this.resolveStarted(this.record!);
+    this.reportBackToSourceStarted();
 
     if (!range) {
       // The origin ignores Range: take the pieces from this one sequential body.
@@ -402,7 +551,7 @@ export class TaskDownload extends EventEmitter {
     }
   }
 
-  private async storePiece(
+  async storePiece(
     number: number,
     bytes: Chunks,
     trafficType: TrafficType,
@@ -431,6 +580,19 @@ export class TaskDownload extends EventEmitter {
     for (const waiter of this.waiters.get(number) ?? []) waiter.resolve();
     this.waiters.delete(number);
     this.emit("piece", piece);
+    const report = {
+      number,
+      offset: BigInt(piece.offset),
+      length: BigInt(piece.length),
+      digest: piece.digest,
+      parentId,
+      costMs: BigInt(costMs),
+    };
+    this.session?.send(
+      trafficType === "back_to_source"
+        ? { case: "downloadPieceBackToSourceFinished", value: { piece: report } }
+        : { case: "downloadPieceFinished", value: { piece: report } },
+    );
   }
 
   /** Hashes the content in piece order as pieces land; checks the digest at the end. */

@@ -1,8 +1,9 @@
 import type { Logger } from "@d7y/observability";
 import type { HttpOrigin } from "../backend/http-origin.js";
 import { DaemonError } from "../errors.js";
+import type { SchedulerClient } from "../scheduler/scheduler-client.js";
 import type { ContentStore, MetadataStore, PieceRecord, TaskRecord } from "../storage/index.js";
-import { TaskDownload, type TaskSpec } from "./task-download.js";
+import { TaskDownload, type TaskDownloadDeps, type TaskSpec } from "./task-download.js";
 
 export interface TaskManagerDeps {
   origin: HttpOrigin;
@@ -11,6 +12,8 @@ export interface TaskManagerDeps {
   logger: Logger;
   concurrentPieces: number;
   pieceRetries: number;
+  scheduler?: SchedulerClient;
+  peers?: TaskDownloadDeps["peers"];
   /** Called after a task completes (the quota check hooks in here). */
   onTaskComplete?: (record: TaskRecord) => void;
 }
@@ -64,6 +67,11 @@ export class TaskManager {
     );
     void download.run();
     return { kind: "downloading", download, record: await download.started };
+  }
+
+  /** The in-flight download of a task, if any. */
+  activeDownload(taskId: string): TaskDownload | undefined {
+    return this.active.get(taskId);
   }
 
   /** Marks a reader of a task for as long as it streams (eviction skips tasks being read). */
