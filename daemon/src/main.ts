@@ -60,6 +60,34 @@ const program = new Command("d7y-daemon")
   .option("--proxy-port <port>", `mirror port for containerd's hosts.toml (default ${DEFAULTS.proxyPort})`, integer)
   .option("--api-host <host>", `Connect/gRPC API listen address (default ${DEFAULTS.apiHost})`)
   .option("--api-port <port>", `Connect/gRPC API port (default ${DEFAULTS.apiPort})`, integer)
+  .option("--seed", "run as a seed peer: the scheduler sends it to the origin first, others download from it")
+  .option(
+    "--scheduler <url>",
+    "scheduler address, e.g. http://scheduler:8002; repeat for several (tasks map to one by consistent hashing); none: always the origin",
+    collect,
+  )
+  .option(
+    "--announce-interval <duration>",
+    `how often the host announces itself to the schedulers (default ${DEFAULTS.announceInterval})`,
+  )
+  .option("--upload-host <host>", `piece upload listen address (default ${DEFAULTS.uploadHost})`)
+  .option(
+    "--upload-port <port>",
+    `piece upload port other daemons fetch from (default ${DEFAULTS.uploadPort})`,
+    integer,
+  )
+  .option("--upload-limit <n>", `piece uploads served at once (default ${DEFAULTS.uploadLimit})`, integer)
+  .option("--host-id <id>", "unique host id (default <ip>-<hostname>-<upload port>)")
+  .option(
+    "--host-ip <ip>",
+    "address other daemons and the scheduler reach this host at (default: first non-loopback IPv4)",
+  )
+  .option("--idc <name>", "data center of this host (parents in the same one are preferred)")
+  .option("--location <a|b|c>", "location of this host (parents nearby are preferred)")
+  .option(
+    "--test-corrupt-uploads",
+    "TEST ONLY: corrupt every piece this daemon uploads (proves children detect bad parents)",
+  )
   .option(
     "--concurrent-pieces <n>",
     `piece requests in flight per task (default ${DEFAULTS.concurrentPieces})`,
