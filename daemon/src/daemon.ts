@@ -179,9 +179,19 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
         async () => api?.close(),
       ),
       component(
+        "upload",
+        () => upload.start(),
+        () => upload.stop(),
+      ),
+      component(
         "mirror",
         () => mirror.start(),
         () => mirror.stop(),
+      ),
+      component(
+        "scheduler-client",
+        async () => scheduler.start(),
+        () => scheduler.stop(),
       ),
     ],
     logger,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 
-const DEFAULT_REPLICAS = 64;
+export const DEFAULT_VIRTUAL_NODES = 160;
 
 function point(key: string): number {
   return createHash("sha256").update(key).digest().readUInt32BE(0);
@@ -13,12 +13,17 @@ function point(key: string): number {
  */
 export class HashRing {
   private readonly points: Array<{ at: number; member: string }> = [];
+  /** The distinct members, sorted. */
+  readonly members: readonly string[];
 
   constructor(
     members: Iterable<string>,
-    private readonly replicas = DEFAULT_REPLICAS,
+    private readonly replicas = DEFAULT_VIRTUAL_NODES,
   ) {
-    for (const member of new Set(members)) {
+    if (!Number.isInteger(replicas) || replicas < 1)
+      throw new RangeError(`virtual nodes must be a positive integer (got ${replicas})`);
+    this.members = [...new Set(members)].sort();
+    for (const member of this.members) {
       for (let i = 0; i < this.replicas; i++) this.points.push({ at: point(`${member}#${i}`), member });
     }
     this.points.sort((a, b) => a.at - b.at || (a.member < b.member ? -1 : 1));

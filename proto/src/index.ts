@@ -1,4 +1,4 @@
-export { HashRing } from "./hash-ring.js";
+export { DEFAULT_VIRTUAL_NODES, HashRing } from "./hash-ring.js";
 export {
   MAX_PIECE_LENGTH,
   MIN_PIECE_LENGTH,

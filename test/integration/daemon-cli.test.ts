@@ -75,7 +75,17 @@ describe("d7y-daemon command line", () => {
     );
     const daemon = spawnTracked(
       process.execPath,
-      [DAEMON_BIN, "-c", config, "--proxy-port", String(proxyPort), "--api-port", String(apiPort), "--upload-port", String(await freePort())],
+      [
+        DAEMON_BIN,
+        "-c",
+        config,
+        "--proxy-port",
+        String(proxyPort),
+        "--api-port",
+        String(apiPort),
+        "--upload-port",
+        String(await freePort()),
+      ],
       {
         name: "d7y-daemon",
       },

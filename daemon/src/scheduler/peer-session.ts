@@ -38,19 +38,21 @@ export class PeerSession {
   }
 
   send(request: PeerReport): void {
-    if (this.ended) return;
+    if (this.ended) return; // the scheduler is gone: reports are best effort
     this.outbox.push({ hostId: this.hostId, taskId: this.taskId, peerId: this.peerId, request });
     this.wakeWriter?.();
   }
 
   /** The requests as an async iterable, for the Connect client. */
   async *requests(): AsyncGenerator<AnnouncePeerRequestInit> {
-    while (!this.ended) {
+    for (;;) {
       const next = this.outbox.shift();
       if (next) {
         yield next;
         continue;
       }
+      // Closed: what was queued went out; ending the request stream tells the scheduler we are done.
+      if (this.ended) return;
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;
       });
@@ -91,16 +93,17 @@ export class PeerSession {
 
   /** Ends the stream (after flushing what was queued, when the caller gives it a moment). */
   close(): void {
-    this.end("closed by the peer");
+    this.end("closed by the peer", 5_000);
   }
 
-  private end(reason: string): void {
+  private end(reason: string, graceMs = 0): void {
     if (this.ended) return;
     this.ended = true;
     this.endReason = reason;
     this.wakeWriter?.();
     this.wakeReader?.();
-    // Give the writer a tick to flush the last reports, then drop the connection.
-    setTimeout(() => this.abort.abort(), 50).unref();
+    // The queued reports are flushed and the request stream half-closed; the scheduler then ends
+    // its side. The connection is dropped after a grace period in case it does not.
+    setTimeout(() => this.abort.abort(), graceMs).unref();
   }
 }

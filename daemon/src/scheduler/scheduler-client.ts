@@ -87,9 +87,11 @@ export class SchedulerClient {
       diskUsedBytes: BigInt(this.options.diskUsed()),
       diskQuotaBytes: BigInt(this.options.diskQuota),
     });
-    const tasks = await this.options.completeTasks().catch(() => []);
+    const all = await this.options.completeTasks().catch(() => []);
     await Promise.all(
       [...this.clients].map(async ([address, client]) => {
+        // Each scheduler hears only of the tasks it owns (the first live one on the task's ring walk).
+        const tasks = all.filter((task) => this.schedulersFor(task.taskId)[0] === address);
         try {
           await client.announceHost(
             { host, intervalMs: BigInt(this.options.announceIntervalMs), tasks },

@@ -1,0 +1,67 @@
+import { parseDuration } from "@d7y/config";
+import { z } from "zod";
+
+/** Every default of the scheduler lives here, named. Durations are milliseconds. */
+export const DEFAULTS = {
+  logLevel: "info",
+  host: "0.0.0.0",
+  port: 8002,
+  /** Parents offered per answer. */
+  candidateParentLimit: 4,
+  /** Peers of one task allowed to download from the origin at once (beyond it, peers wait for parents). */
+  backToSourceLimit: 1,
+  /** While waiting for a parent: how often to look again, and how many times before going to the origin anyway. */
+  retryIntervalMs: 200,
+  retryLimit: 10,
+  /** How long a peer waits for a triggered seed peer to start before the other rules apply. */
+  seedWaitMs: 10_000,
+  /** A host that served bytes failing verification is offered to nobody for this long. */
+  badParentTtlMs: 10 * 60_000,
+  /** A task with no peers is forgotten after this long (also the age at which Failed peers are dropped). */
+  taskTtlMs: 30 * 60_000,
+  /** A host expires when not announced for max(3 x its announce interval, this). */
+  hostTtlMinMs: 60_000,
+  /** How often expired hosts, old Failed peers and idle tasks are swept. */
+  sweepIntervalMs: 5_000,
+} as const;
+
+const durationMs = (min: number, max: number) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    let ms: number;
+    try {
+      ms = parseDuration(value);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({ code: "custom", message: `must be between ${min}ms and ${max}ms, got ${ms}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const HOUR = 3_600_000;
+
+export const schedulerConfigSchema = z
+  .object({
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default(DEFAULTS.logLevel),
+    host: z.string().min(1).default(DEFAULTS.host),
+    port: z.number().int().min(0).max(65535).default(DEFAULTS.port),
+    candidateParentLimit: z.number().int().min(1).max(20).default(DEFAULTS.candidateParentLimit),
+    backToSourceLimit: z.number().int().min(0).max(10_000).default(DEFAULTS.backToSourceLimit),
+    retryIntervalMs: durationMs(1, 60_000).prefault(DEFAULTS.retryIntervalMs),
+    retryLimit: z.number().int().min(0).max(1_000).default(DEFAULTS.retryLimit),
+    seedWaitMs: durationMs(0, 10 * 60_000).prefault(DEFAULTS.seedWaitMs),
+    badParentTtlMs: durationMs(0, 24 * HOUR).prefault(DEFAULTS.badParentTtlMs),
+    taskTtlMs: durationMs(0, 30 * 24 * HOUR).prefault(DEFAULTS.taskTtlMs),
+    hostTtlMinMs: durationMs(1_000, 24 * HOUR).prefault(DEFAULTS.hostTtlMinMs),
+    sweepIntervalMs: durationMs(100, HOUR).prefault(DEFAULTS.sweepIntervalMs),
+  })
+  .strict();
+
+export type SchedulerConfig = z.output<typeof schedulerConfigSchema>;
+export type SchedulerConfigInput = z.input<typeof schedulerConfigSchema>;
+
+/** The tunables the in-memory state and the scheduling rules use (the config without the listener and logs). */
+export type SchedulerOptions = Omit<SchedulerConfig, "logLevel" | "host" | "port">;

@@ -1,0 +1,99 @@
+import { ConfigError, mergeLayers, readYamlFile, setPath, validateConfig } from "@d7y/config";
+import { stopOnSignals } from "@d7y/lifecycle";
+import { createLogger } from "@d7y/observability";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DEFAULTS, schedulerConfigSchema } from "./config.js";
+import { startScheduler } from "./scheduler.js";
+
+function integer(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number)) throw new InvalidArgumentError("not an integer");
+  return number;
+}
+
+/** Flags that map onto config keys; they override the config file. */
+const FLAG_PATHS: Record<string, string> = {
+  host: "host",
+  port: "port",
+  logLevel: "logLevel",
+  candidateParentLimit: "candidateParentLimit",
+  backToSourceLimit: "backToSourceLimit",
+  retryInterval: "retryIntervalMs",
+  retryLimit: "retryLimit",
+  seedWait: "seedWaitMs",
+  badParentTtl: "badParentTtlMs",
+  taskTtl: "taskTtlMs",
+  hostTtlMin: "hostTtlMinMs",
+  sweepInterval: "sweepIntervalMs",
+};
+
+const program = new Command("d7y-scheduler")
+  .description("d7y scheduler: tracks hosts, tasks and peers, chooses parents, triggers seed peers")
+  .option("-c, --config <file>", "YAML config file (flags override it)")
+  .option("--host <host>", `listen address (default ${DEFAULTS.host})`)
+  .option("--port <port>", `Connect/gRPC/gRPC-Web port (default ${DEFAULTS.port})`, integer)
+  .option("--candidate-parent-limit <n>", `parents per answer (default ${DEFAULTS.candidateParentLimit})`, integer)
+  .option(
+    "--back-to-source-limit <n>",
+    `peers of one task downloading from the origin at once (default ${DEFAULTS.backToSourceLimit})`,
+    integer,
+  )
+  .option("--retry-interval <duration>", `wait between parent searches (default ${DEFAULTS.retryIntervalMs}ms)`)
+  .option(
+    "--retry-limit <n>",
+    `parent searches before sending a peer to the origin anyway (default ${DEFAULTS.retryLimit})`,
+    integer,
+  )
+  .option("--seed-wait <duration>", `wait for a triggered seed peer (default ${DEFAULTS.seedWaitMs}ms)`)
+  .option(
+    "--bad-parent-ttl <duration>",
+    `how long a host that served bad bytes is avoided (default ${DEFAULTS.badParentTtlMs}ms)`,
+  )
+  .option("--task-ttl <duration>", `how long a task without peers is kept (default ${DEFAULTS.taskTtlMs}ms)`)
+  .option("--host-ttl-min <duration>", `minimum time before a silent host expires (default ${DEFAULTS.hostTtlMinMs}ms)`)
+  .option("--sweep-interval <duration>", `how often expired state is swept (default ${DEFAULTS.sweepIntervalMs}ms)`)
+  .addOption(
+    new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
+      "trace",
+      "debug",
+      "info",
+      "warn",
+      "error",
+      "silent",
+    ]),
+  )
+  .option("-v, --verbose", "same as --log-level debug")
+  .exitOverride()
+  .addHelpText(
+    "after",
+    `
+Config file keys (YAML, camelCase): host, port, logLevel, candidateParentLimit, backToSourceLimit,
+retryIntervalMs, retryLimit, seedWaitMs, badParentTtlMs, taskTtlMs, hostTtlMinMs, sweepIntervalMs.
+Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
+  )
+  .action(async (options: Record<string, unknown>) => {
+    const flags: Record<string, unknown> = {};
+    for (const [name, path] of Object.entries(FLAG_PATHS)) {
+      if (options[name] !== undefined) setPath(flags, path, options[name]);
+    }
+    if (options.verbose) flags.logLevel = "debug";
+    const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
+    const config = validateConfig(schedulerConfigSchema, mergeLayers(file, flags));
+    const logger = createLogger({ name: "d7y-scheduler", level: config.logLevel });
+    const scheduler = await startScheduler(config, { logger });
+    stopOnSignals({ start: async () => undefined, stop: () => scheduler.stop() }, (code) => {
+      logger.flush();
+      process.exit(code);
+    });
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  // Commander already printed its one line (bad flag, --help, --version).
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
+  const message = error instanceof Error ? error.message : String(error);
+  const userError =
+    error instanceof ConfigError || error instanceof TypeError || (error as { code?: string }).code === "EADDRINUSE";
+  console.error(`d7y-scheduler: ${message}`);
+  if (!userError) console.error((error as Error).stack);
+  process.exit(userError ? 2 : 1);
+});

@@ -1,0 +1,64 @@
+import { type Component, supervise } from "@d7y/lifecycle";
+import type { Logger } from "@d7y/observability";
+import { type RpcServer, startRpcServer } from "@d7y/rpc";
+import type { SchedulerConfig, SchedulerOptions } from "./config.js";
+import { SchedulerState } from "./resource/scheduler-state.js";
+import { schedulerRoutes } from "./rpc/scheduler-service.js";
+import type { SeedTrigger } from "./seed/seed-trigger.js";
+
+export interface SchedulerDeps {
+  logger: Logger;
+  /** Replaces the real seed trigger (the seed daemon's Download RPC), e.g. in tests. */
+  seedTrigger?: SeedTrigger;
+}
+
+export interface Scheduler {
+  /** http://host:port of the Connect/gRPC/gRPC-Web API. */
+  readonly url: string;
+  readonly port: number;
+  readonly state: SchedulerState;
+  stop(): Promise<void>;
+}
+
+/** The tunables of the state and scheduling rules, taken from the whole config. */
+export function schedulerOptions(config: SchedulerConfig): SchedulerOptions {
+  const { logLevel: _logLevel, host: _host, port: _port, ...options } = config;
+  return options;
+}
+
+/** Builds and starts a scheduler from its config; every dependency is created here or passed in. */
+export async function startScheduler(config: SchedulerConfig, deps: SchedulerDeps): Promise<Scheduler> {
+  const logger = deps.logger;
+  const state = new SchedulerState(schedulerOptions(config), {
+    logger: logger.child({ component: "state" }),
+    ...(deps.seedTrigger ? { seedTrigger: deps.seedTrigger } : {}),
+  });
+  let rpc: RpcServer | undefined;
+  const components: Component[] = [
+    {
+      name: "rpc",
+      start: async () => {
+        rpc = await startRpcServer({
+          host: config.host,
+          port: config.port,
+          routes: schedulerRoutes({ state, logger }),
+        });
+      },
+      stop: async () => rpc?.close(),
+    },
+    // Stopped first: waiting streams get their answers and seed triggers are cancelled before the port closes.
+    { name: "state", start: async () => state.start(), stop: () => state.stop() },
+  ];
+  const supervisor = supervise(components, logger);
+  await supervisor.start();
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const port = rpc!.port;
+  const scheduler: Scheduler = {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    state,
+    stop: () => supervisor.stop(),
+  };
+  logger.info({ url: scheduler.url }, "d7y-scheduler ready");
+  return scheduler;
+}

@@ -1,0 +1,65 @@
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, spawnTracked, type TrackedProcess, waitFor } from "./processes.js";
+
+/** The built d7y-scheduler entry point. */
+export const SCHEDULER_BIN = join(dirname(fileURLToPath(import.meta.url)), "../../../scheduler/bin/d7y-scheduler.js");
+
+export interface SchedulerProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly process: TrackedProcess;
+  stop(): Promise<void>;
+  /** SIGKILL: the scheduler dies without saying goodbye. */
+  kill(): Promise<void>;
+  restart(): Promise<SchedulerProcess>;
+}
+
+/** Starts a real d7y-scheduler process on loopback and waits until its port answers. */
+export async function startSchedulerProcess(
+  options: { port?: number; extraArgs?: string[]; echo?: boolean } = {},
+): Promise<SchedulerProcess> {
+  const port = options.port ?? (await freePort());
+  const proc = spawnTracked(
+    process.execPath,
+    [SCHEDULER_BIN, "--host", "127.0.0.1", "--port", String(port), ...(options.extraArgs ?? [])],
+    {
+      name: "d7y-scheduler",
+      echo: options.echo ?? process.env.D7Y_TEST_ECHO === "1",
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (!proc.isRunning()) throw new Error(`d7y-scheduler exited: ${proc.output().slice(-2000)}`);
+        const response = await fetch(`${url}/d7y.scheduler.v1.SchedulerService/ListHosts`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        });
+        await response.arrayBuffer();
+        return response.status === 200;
+      },
+      { what: "d7y-scheduler to answer", timeoutMs: 15_000, intervalMs: 100 },
+    );
+  } catch (error) {
+    await proc.stop("SIGKILL");
+    throw error;
+  }
+  return {
+    url,
+    port,
+    process: proc,
+    stop: async () => {
+      await proc.stop("SIGTERM", 10_000);
+    },
+    kill: async () => {
+      await proc.stop("SIGKILL");
+    },
+    restart: async () => {
+      await proc.stop("SIGTERM", 10_000);
+      return startSchedulerProcess({ ...options, port });
+    },
+  };
+}
