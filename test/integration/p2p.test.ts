@@ -4,12 +4,11 @@
  * and one real containerd per node pulling through its node's daemon.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DfdaemonService } from "@d7y/proto/dfdaemon/v1";
-import { PeerState, SchedulerService, type TaskInfo } from "@d7y/proto/scheduler/v1";
+import { SchedulerService, type TaskInfo } from "@d7y/proto/scheduler/v1";
 import { createRpcClient } from "@d7y/rpc";
 import { startContainerd, type TestContainerd } from "../helpers/containerd.js";
 import { DAEMON_BIN, type DaemonProcess, startDaemonProcess } from "../helpers/daemon-process.js";
@@ -60,29 +59,6 @@ function sourcesOf(task: TaskInfo, hostId: string): Set<string> {
   const peer = task.peers.find((p) => p.host?.id === hostId);
   assert.ok(peer, `the scheduler knows ${hostId}'s peer of ${task.id}`);
   return new Set(Object.values(peer.pieceParents));
-}
-
-async function downloadViaApi(
-  daemon: DaemonProcess,
-  url: string,
-  onProgress?: (count: number) => void | Promise<void>,
-) {
-  const client = createRpcClient(DfdaemonService, daemon.apiUrl);
-  let progress = 0;
-  for await (const message of client.download({ download: { url } })) {
-    if (message.response.case === "progress") {
-      progress++;
-      await onProgress?.(progress);
-    }
-    if (message.response.case === "finished") return message.response.value;
-  }
-  throw new Error("download ended without finishing");
-}
-
-async function sha256File(path: string): Promise<string> {
-  return `sha256:${createHash("sha256")
-    .update(await readFile(path))
-    .digest("hex")}`;
 }
 
 describe("P2P: scheduler, seed peer and daemons", function () {
