@@ -140,3 +140,83 @@ export async function processUsage(pid: number): Promise<{ cpuSeconds: number; p
   const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
   return { cpuSeconds: ticks / 100, peakRssMiB: Math.round(hwm / 1024) };
 }
+
+/** Hosts on one bridge (each in its own namespace), with an egress cap per host. */
+export interface SwarmTestbed {
+  hosts: Array<{ place: Place; ip: string; ns: string }>;
+  teardown(): Promise<void>;
+}
+
+const SWARM_SUBNET = "10.79.0.0/24";
+
+/**
+ * N hosts 10.79.0.1..N on a bridge namespace; host i's upload (egress) is capped at egressMbit[i].
+ * The root namespace gets a blackhole route for the subnet before anything starts.
+ */
+export async function createSwarmTestbed(egressMbit: number[]): Promise<SwarmTestbed> {
+  const bridge = "d7yf-br";
+  const names = egressMbit.map((_, i) => `d7yf-h${i + 1}`);
+  const teardown = async () => {
+    for (const ns of [...names, bridge]) await run("ip", ["netns", "del", ns], { timeoutMs: 10_000 });
+    await run("ip", ["route", "del", "blackhole", SWARM_SUBNET], { timeoutMs: 10_000 });
+  };
+  await teardown();
+  await sh("ip", ["route", "add", "blackhole", SWARM_SUBNET]);
+  try {
+    await sh("ip", ["netns", "add", bridge]);
+    await sh("ip", ["-n", bridge, "link", "set", "lo", "up"]);
+    await sh("ip", ["-n", bridge, "link", "add", "br0", "type", "bridge"]);
+    await sh("ip", ["-n", bridge, "link", "set", "br0", "up"]);
+    for (const [i, ns] of names.entries()) {
+      const ip = `10.79.0.${i + 1}`;
+      await sh("ip", ["netns", "add", ns]);
+      await sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+      await sh("ip", [
+        "link",
+        "add",
+        "eth0",
+        "netns",
+        ns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        `p${i + 1}`,
+        "netns",
+        bridge,
+      ]);
+      await sh("ip", ["-n", bridge, "link", "set", `p${i + 1}`, "master", "br0"]);
+      await sh("ip", ["-n", bridge, "link", "set", `p${i + 1}`, "up"]);
+      await sh("ip", ["-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+      await sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+      const rate = egressMbit[i]!;
+      const burst = `${Math.max(256, Math.ceil(rate / 4))}kb`;
+      await sh("tc", [
+        "-n",
+        ns,
+        "qdisc",
+        "add",
+        "dev",
+        "eth0",
+        "root",
+        "tbf",
+        "rate",
+        `${rate}mbit`,
+        "burst",
+        burst,
+        "latency",
+        "100ms",
+      ]);
+    }
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return { hosts: names.map((ns, i) => ({ ns, ip: `10.79.0.${i + 1}`, place: namespace(ns) })), teardown };
+}
+
+/** Bytes a namespace's eth0 has sent. */
+export async function txBytes(place: Place): Promise<number> {
+  const [cmd, args] = place.wrap("cat", ["/sys/class/net/eth0/statistics/tx_bytes"]);
+  return Number((await sh(cmd, args)).trim());
+}

@@ -1,4 +1,5 @@
 import type { Logger } from "@d7y/observability";
+import { HostType } from "@d7y/proto/common/v1";
 import type { AnnouncePeerResponse, CandidateParent } from "@d7y/proto/scheduler/v1";
 import type { HttpOrigin } from "../backend/http-origin.js";
 import type { PeerSession } from "../scheduler/peer-session.js";
@@ -33,6 +34,8 @@ export interface PeerExchangeOptions {
   stallTimeoutMs: number;
   /** A piece request slower than this (or 4x the median) is asked again from another parent. */
   hedgeAfterMs: number;
+  /** How often a running download asks the scheduler for more parents (peers that gained pieces). */
+  refreshParentsMs?: number;
   maxReschedules: number;
   /** How long to wait for the scheduler's answer to a reschedule. */
   scheduleTimeoutMs: number;
@@ -41,6 +44,7 @@ export interface PeerExchangeOptions {
 interface Parent {
   peerId: string;
   hostId: string;
+  seed: boolean;
   base: string;
   available: Set<number>;
   digests: Map<number, string>;
@@ -59,6 +63,7 @@ interface Flight {
 }
 
 const PER_PARENT_IN_FLIGHT = 4;
+const SEED_LOAD_PENALTY = 2;
 
 /**
  * Fetches a task's pieces from the parents the scheduler chose: keeps each parent's piece list
@@ -73,6 +78,8 @@ export class PeerExchange {
   private readonly costs: number[] = [];
   private wakeLoop?: () => void;
   private lastProgress = Date.now();
+  /** The first refresh comes early: peers that registered together have pieces to trade soon. */
+  private lastRefresh = Date.now() - 700;
   private reschedules = 0;
   private readonly log: Logger;
   bytesFromPeers = 0;
@@ -97,6 +104,8 @@ export class PeerExchange {
         this.hedgeSlowPieces();
         if (this.stalled()) {
           if (!(await this.reschedule("parents stalled or failed"))) return false;
+        } else if (Date.now() - this.lastRefresh > (this.options.refreshParentsMs ?? 1000)) {
+          await this.refreshParents();
         }
         await this.sleep(250);
       }
@@ -136,6 +145,7 @@ export class PeerExchange {
     const parent: Parent = {
       peerId: candidate.peerId,
       hostId: host.id,
+      seed: host.type === HostType.SEED,
       base: `http://${host.ip.includes(":") ? `[${host.ip}]` : host.ip}:${host.downloadPort}`,
       available: new Set(),
       digests: new Map(),
@@ -213,29 +223,36 @@ export class PeerExchange {
 
   private startFetches(): void {
     const record = this.sink.record;
-    if (!record) return;
+    if (!record || this.flights.size >= this.options.concurrentPieces) return;
     const window = this.options.concurrentPieces * 2;
-    while (this.flights.size < this.options.concurrentPieces) {
-      const end = Math.min(record.pieceCount, this.sink.windowStart + window);
-      let best: { number: number; holders: Parent[] } | undefined;
-      for (let number = this.sink.windowStart; number < end; number++) {
-        if (this.sink.isStored(number) || this.flights.has(number)) continue;
-        const holders = [...this.parents.values()].filter((p) => p.available.has(number));
-        if (holders.length === 0) continue;
-        if (!best || holders.length < best.holders.length) best = { number, holders };
-      }
-      if (!best) return;
-      const parent = this.pickParent(best.holders, new Set());
-      if (!parent) return;
-      this.fly(best.number, parent);
+    const end = Math.min(record.pieceCount, this.sink.windowStart + window);
+    // Rarest first; equally rare pieces in random order, so that children of the same parent fetch
+    // different pieces and can then trade them with each other. A piece whose holders are all busy
+    // is skipped for now, so that a saturated parent never holds back pieces others can give.
+    const wanted: Array<{ number: number; holders: Parent[]; tiebreak: number }> = [];
+    for (let number = this.sink.windowStart; number < end; number++) {
+      if (this.sink.isStored(number) || this.flights.has(number)) continue;
+      const holders = [...this.parents.values()].filter((p) => p.available.has(number));
+      if (holders.length > 0) wanted.push({ number, holders, tiebreak: Math.random() });
+    }
+    wanted.sort((a, b) => a.holders.length - b.holders.length || a.tiebreak - b.tiebreak);
+    for (const piece of wanted) {
+      if (this.flights.size >= this.options.concurrentPieces) return;
+      const parent = this.pickParent(piece.holders, new Set());
+      if (parent) this.fly(piece.number, parent);
     }
   }
 
+  /**
+   * The least busy holder; a seed counts as busier than it is, since every child of the task leans
+   * on it: pieces other children already hold come from them, and the seed's uplink goes to the rest.
+   */
   private pickParent(holders: Parent[], exclude: Set<string>): Parent | undefined {
+    const load = (p: Parent) => p.inFlight + (p.seed ? SEED_LOAD_PENALTY : 0);
     const usable = holders.filter((p) => !exclude.has(p.peerId) && p.inFlight < PER_PARENT_IN_FLIGHT);
     if (usable.length === 0) return undefined;
-    const least = Math.min(...usable.map((p) => p.inFlight));
-    const choices = usable.filter((p) => p.inFlight === least);
+    const least = Math.min(...usable.map(load));
+    const choices = usable.filter((p) => load(p) === least);
     return choices[Math.floor(Math.random() * choices.length)];
   }
 
@@ -358,6 +375,23 @@ export class PeerExchange {
     this.session.send({ case: "reschedulePeer", value: { blockedParents: [...this.blocked], description: reason } });
     const answer = await this.session.next(this.options.scheduleTimeoutMs);
     return this.apply(answer);
+  }
+
+  /**
+   * Asks for more parents while downloading: peers that started with this one gain pieces and can
+   * share the load of the first parents (the scheduler never answers "back to source" to this).
+   */
+  private async refreshParents(): Promise<void> {
+    this.lastRefresh = Date.now();
+    if (this.session.broken) return;
+    this.session.send({
+      case: "reschedulePeer",
+      value: { blockedParents: [...this.blocked], moreParents: true, description: "more parents" },
+    });
+    const answer = await this.session.next(this.options.scheduleTimeoutMs);
+    if (answer?.response.case === "normalTask") {
+      for (const candidate of answer.response.value.candidateParents) this.addParent(candidate);
+    }
   }
 
   private wake(): void {

@@ -74,7 +74,10 @@ export class PeerSession {
           { blocked: message.value.blockedParents, description: message.value.description },
           "reschedule",
         );
-        return this.answer(peer, await this.scheduler.reschedule(peer, signal));
+        return this.answer(
+          peer,
+          await this.scheduler.reschedule(peer, signal, { moreParents: message.value.moreParents }),
+        );
       case "downloadPeerFinished":
       case "downloadPeerBackToSourceFinished": {
         const { contentLength, pieceCount } = message.value;

@@ -43,7 +43,16 @@ export class PeerScheduler {
   }
 
   /** The answer to a reschedule_peer (its blocked parents are already recorded). */
-  reschedule(peer: Peer, signal: AbortSignal): Promise<ScheduleDecision> {
+  reschedule(peer: Peer, signal: AbortSignal, options: { moreParents?: boolean } = {}): Promise<ScheduleDecision> {
+    if (options.moreParents) {
+      // A running download asking for extra parents: answer now, keep the parents it has.
+      const parents = this.candidates(peer);
+      for (const parent of peer.offeredParents) {
+        const known = this.state.peers.get(parent);
+        if (known && !parents.includes(known)) parents.push(known);
+      }
+      return Promise.resolve(this.offer(peer, parents));
+    }
     return this.schedule(peer, signal);
   }
 
