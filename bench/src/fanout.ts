@@ -5,10 +5,10 @@
  * registry. Prints each node's completion time, origin bytes / blob size, and what each node
  * uploaded, against the peer-assisted lower bound.
  *
- *   npm run bench:fanout -- [--nodes 8] [--size-mib 256] [--origin-mbit 400] [--node-mbit 1000]
+ *   npm run bench:fanout -- [--nodes 8] [--size-mib 256] [--origin-mbit 400] [--node-mbit 1000] [--parents 4]
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     "size-mib": { type: "string", default: "256" },
     "origin-mbit": { type: "string", default: "400" },
     "node-mbit": { type: "string", default: "1000" },
+    parents: { type: "string", default: "4" },
   },
 });
 const N = Math.min(32, Math.max(1, Number(values.nodes)));
@@ -193,6 +194,12 @@ async function main(): Promise<void> {
     console.log(
       `ratios: d7y max / T_min ${(p2pStats.max / tMin).toFixed(2)}, direct max / d7y max ${(directStats.max / p2pStats.max).toFixed(2)}x faster, ` +
         `origin bytes / blob size ${(originBytes / size).toFixed(3)} (link bytes, incl. TCP/IP headers; direct was ${N}.0)`,
+    );
+    const cpu = usage.reduce((sum, u) => sum + u.cpuSeconds, 0);
+    const cpuShare = cpu / (p2pWall * cpus().length);
+    console.log(
+      `limit:  daemons used ${cpu.toFixed(1)} CPU s in ${p2pWall.toFixed(1)} s on ${cpus().length} cores (${(cpuShare * 100).toFixed(0)}% of the machine, ` +
+        `curl and the kernel not counted): ${cpuShare > 0.6 ? "CPU-bound, scale the link caps down" : "the links, not the CPU"}`,
     );
     const out = join(
       dirname(fileURLToPath(import.meta.url)),

@@ -21,6 +21,7 @@ export const DEFAULTS = {
   uploadHost: "0.0.0.0",
   uploadPort: 4005,
   uploadLimit: 64,
+  seedCopiesPerPiece: 0,
   announceInterval: "30s",
   scheduleTimeout: "30s",
   stallTimeout: "10s",
@@ -105,6 +106,8 @@ export const daemonConfigSchema = z
         port: port.default(DEFAULTS.uploadPort),
         /** Piece uploads served at once. */
         limit: z.number().int().min(1).max(10_000).default(DEFAULTS.uploadLimit),
+        /** Seeds only: copies of a piece served before children must trade it among themselves (0: no limit). */
+        seedCopiesPerPiece: z.number().int().min(0).max(1000).default(DEFAULTS.seedCopiesPerPiece),
         /** Test only: corrupt every piece this daemon uploads, to prove that children detect it. */
         testCorruptPieces: z.boolean().default(false),
       })

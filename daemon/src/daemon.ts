@@ -134,6 +134,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     content,
     logger,
     corruptPieces: config.upload.testCorruptPieces,
+    copiesPerPiece: config.seed ? config.upload.seedCopiesPerPiece : 0,
   });
   let gcTimer: NodeJS.Timeout | undefined;
 

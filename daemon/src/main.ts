@@ -40,6 +40,7 @@ const FLAG_PATHS: Record<string, string> = {
   idc: "host.idc",
   location: "host.location",
   testCorruptUploads: "upload.testCorruptPieces",
+  seedCopiesPerPiece: "upload.seedCopiesPerPiece",
 };
 
 const program = new Command("d7y-daemon")
@@ -85,6 +86,11 @@ const program = new Command("d7y-daemon")
   .option("--idc <name>", "data center of this host (parents in the same one are preferred)")
   .option("--location <a|b|c>", "location of this host (parents nearby are preferred)")
   .option(
+    "--seed-copies-per-piece <n>",
+    "seeds: copies of a piece served before children must trade it among themselves (default 0: no limit)",
+    integer,
+  )
+  .option(
     "--test-corrupt-uploads",
     "TEST ONLY: corrupt every piece this daemon uploads (proves children detect bad parents)",
   )
@@ -110,7 +116,7 @@ const program = new Command("d7y-daemon")
     "after",
     `
 Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
-api.{host,port}, upload.{host,port,limit,testCorruptPieces}, host.{id,hostname,ip,idc,location},
+api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces}, host.{id,hostname,ip,idc,location},
 scheduler.{addresses,announceInterval,scheduleTimeout},
 download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
 storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB, 10GB), durations

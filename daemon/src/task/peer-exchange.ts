@@ -50,6 +50,8 @@ interface Parent {
   digests: Map<number, string>;
   inFlight: number;
   failures: number;
+  /** Pieces this parent asked us to get elsewhere, until when. */
+  refused: Map<number, number>;
   complete: boolean;
   abort: AbortController;
 }
@@ -151,6 +153,7 @@ export class PeerExchange {
       digests: new Map(),
       inFlight: 0,
       failures: 0,
+      refused: new Map(),
       complete: false,
       abort: new AbortController(),
     };
@@ -232,7 +235,10 @@ export class PeerExchange {
     const wanted: Array<{ number: number; holders: Parent[]; tiebreak: number }> = [];
     for (let number = this.sink.windowStart; number < end; number++) {
       if (this.sink.isStored(number) || this.flights.has(number)) continue;
-      const holders = [...this.parents.values()].filter((p) => p.available.has(number));
+      const now = Date.now();
+      const holders = [...this.parents.values()].filter(
+        (p) => p.available.has(number) && (p.refused.get(number) ?? 0) <= now,
+      );
       if (holders.length > 0) wanted.push({ number, holders, tiebreak: Math.random() });
     }
     wanted.sort((a, b) => a.holders.length - b.holders.length || a.tiebreak - b.tiebreak);
@@ -304,9 +310,10 @@ export class PeerExchange {
         signal: abort.signal,
       });
       if (response.status === 503) {
-        // Busy parent: not its fault; try again shortly (possibly elsewhere).
+        // Busy parent, or a seed that already gave this piece to others: not its fault; look
+        // elsewhere for a while.
         response.body.resume();
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        parent.refused.set(number, Date.now() + (response.headers["x-d7y-shared"] ? 400 : 100));
         return;
       }
       if (response.status !== 200) {

@@ -16,6 +16,12 @@ export interface UploadServerDeps {
   logger: Logger;
   /** Test-only: flip a byte of every piece served, to prove children detect it. */
   corruptPieces?: boolean;
+  /**
+   * Seeds: copies of one piece served before others must get it from the children that have it
+   * (0 = no limit). The count is forgotten after sharedPieceWindowMs, so a lost copy is served again.
+   */
+  copiesPerPiece?: number;
+  sharedPieceWindowMs?: number;
 }
 
 /** One line of the piece-sync stream (newline-delimited JSON). */
@@ -37,6 +43,7 @@ export class UploadServer {
   private inFlight = 0;
   uploadedBytes = 0;
   uploadCount = 0;
+  private readonly copies = new Map<string, { count: number; since: number }>();
   private readonly log: Logger;
 
   constructor(private readonly deps: UploadServerDeps) {
@@ -156,6 +163,12 @@ export class UploadServer {
       res.writeHead(503, { "retry-after": "1", "content-type": "text/plain" }).end("upload limit reached\n");
       return;
     }
+    if (!this.takeCopy(taskId, number)) {
+      res
+        .writeHead(503, { "retry-after": "1", "x-d7y-shared": "1", "content-type": "text/plain" })
+        .end("piece already shared: ask the peers that have it\n");
+      return;
+    }
     this.inFlight++;
     const endRead = this.deps.tasks.beginRead(taskId);
     try {
@@ -183,6 +196,24 @@ export class UploadServer {
       endRead();
       this.inFlight--;
     }
+  }
+
+  /** Counts one more copy of a piece; false when enough copies went out recently. */
+  private takeCopy(taskId: string, number: number): boolean {
+    const limit = this.deps.copiesPerPiece ?? 0;
+    if (limit <= 0) return true;
+    const key = `${taskId}/${number}`;
+    const now = Date.now();
+    const window = this.deps.sharedPieceWindowMs ?? 3000;
+    const entry = this.copies.get(key);
+    if (!entry || now - entry.since > window) {
+      if (this.copies.size > 100_000) this.copies.clear();
+      this.copies.set(key, { count: 1, since: now });
+      return true;
+    }
+    if (entry.count >= limit) return false;
+    entry.count++;
+    return true;
   }
 
   private async findPiece(
