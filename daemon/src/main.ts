@@ -1,5 +1,5 @@
-import { ConfigError, mergeLayers, readYamlFile, setPath, validateConfig } from "@d7y/config";
-import { stopOnSignals } from "@d7y/lifecycle";
+import { ConfigError, configFromOptions } from "@d7y/config";
+import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
 import { createLogger } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, daemonConfigSchema } from "./config.js";
@@ -46,6 +46,7 @@ const FLAG_PATHS: Record<string, string> = {
 const program = new Command("d7y-daemon")
   .description("d7y node daemon: containerd's registry mirror with a verified, shared piece cache")
   .enablePositionalOptions()
+  .exitOverride()
   .option("-c, --config <file>", "YAML config file (flags override it)")
   .option("--data-dir <dir>", `content files and LevelDB metadata (default ${DEFAULTS.dataDir})`)
   .option(
@@ -123,13 +124,7 @@ storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB,
 take units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
-    const flags: Record<string, unknown> = {};
-    for (const [name, path] of Object.entries(FLAG_PATHS)) {
-      if (options[name] !== undefined) setPath(flags, path, options[name]);
-    }
-    if (options.verbose) flags.logLevel = "debug";
-    const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
-    const config = validateConfig(daemonConfigSchema, mergeLayers(file, flags));
+    const config = configFromOptions(daemonConfigSchema, options, FLAG_PATHS);
     const logger = createLogger({ name: "d7y-daemon", level: config.logLevel });
     const daemon = await startDaemon(config, { logger });
     stopOnSignals({ start: async () => undefined, stop: () => daemon.stop() }, (code) => {
@@ -159,11 +154,6 @@ program
     for (const path of written) console.log(`wrote ${path}`);
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  const userError =
-    error instanceof ConfigError || error instanceof TypeError || (error as { code?: string }).code === "EADDRINUSE";
-  console.error(`d7y-daemon: ${message}`);
-  if (!userError) console.error((error as Error).stack);
-  process.exit(userError ? 2 : 1);
-});
+program
+  .parseAsync(process.argv)
+  .catch(exitOnError("d7y-daemon", (error) => error instanceof ConfigError || error instanceof TypeError));

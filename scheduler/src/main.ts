@@ -1,7 +1,7 @@
-import { ConfigError, mergeLayers, readYamlFile, setPath, validateConfig } from "@d7y/config";
-import { stopOnSignals } from "@d7y/lifecycle";
+import { ConfigError, configFromOptions } from "@d7y/config";
+import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
 import { createLogger } from "@d7y/observability";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, schedulerConfigSchema } from "./config.js";
 import { startScheduler } from "./scheduler.js";
 
@@ -72,13 +72,7 @@ retryIntervalMs, retryLimit, seedWaitMs, badParentTtlMs, taskTtlMs, hostTtlMinMs
 Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
-    const flags: Record<string, unknown> = {};
-    for (const [name, path] of Object.entries(FLAG_PATHS)) {
-      if (options[name] !== undefined) setPath(flags, path, options[name]);
-    }
-    if (options.verbose) flags.logLevel = "debug";
-    const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
-    const config = validateConfig(schedulerConfigSchema, mergeLayers(file, flags));
+    const config = configFromOptions(schedulerConfigSchema, options, FLAG_PATHS);
     const logger = createLogger({ name: "d7y-scheduler", level: config.logLevel });
     const scheduler = await startScheduler(config, { logger });
     stopOnSignals({ start: async () => undefined, stop: () => scheduler.stop() }, (code) => {
@@ -87,13 +81,6 @@ Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
     });
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  // Commander already printed its one line (bad flag, --help, --version).
-  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
-  const message = error instanceof Error ? error.message : String(error);
-  const userError =
-    error instanceof ConfigError || error instanceof TypeError || (error as { code?: string }).code === "EADDRINUSE";
-  console.error(`d7y-scheduler: ${message}`);
-  if (!userError) console.error((error as Error).stack);
-  process.exit(userError ? 2 : 1);
-});
+program
+  .parseAsync(process.argv)
+  .catch(exitOnError("d7y-scheduler", (error) => error instanceof ConfigError || error instanceof TypeError));

@@ -1,2 +1,2 @@
-export { ConfigError, mergeLayers, readYamlFile, setPath, validateConfig } from "./load.js";
+export { ConfigError, configFromOptions, mergeLayers, readYamlFile, setPath, validateConfig } from "./load.js";
 export { formatBytes, parseByteSize, parseDuration } from "./units.js";

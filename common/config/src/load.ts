@@ -63,3 +63,22 @@ export function validateConfig<S extends z.ZodType>(schema: S, input: unknown): 
   }
   return result.data;
 }
+
+/**
+ * The config of a command: the YAML file named by `options.config` (if any), overridden by the flags
+ * that map onto config paths (`flagPaths`: option name -> dotted path), `--verbose` meaning debug logs,
+ * validated against the schema.
+ */
+export function configFromOptions<S extends z.ZodType>(
+  schema: S,
+  options: Record<string, unknown>,
+  flagPaths: Record<string, string>,
+): z.output<S> {
+  const flags: Record<string, unknown> = {};
+  for (const [name, path] of Object.entries(flagPaths)) {
+    if (options[name] !== undefined) setPath(flags, path, options[name]);
+  }
+  if (options.verbose) flags.logLevel = "debug";
+  const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
+  return validateConfig(schema, mergeLayers(file, flags));
+}

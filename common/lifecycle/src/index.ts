@@ -1,1 +1,2 @@
 export { type Component, type Supervisor, type SupervisorLogger, stopOnSignals, supervise } from "./component.js";
+export { exitOnError } from "./exit.js";
