@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
+import { closeServer, listen } from "@d7y/lifecycle";
 import type { Logger } from "@d7y/observability";
 import { parseBlobPath, taskIdForDigest } from "@d7y/proto";
 import { HOP_BY_HOP_RESPONSE_HEADERS, type HttpOrigin, originRequestHeaders } from "../backend/http-origin.js";
@@ -67,13 +68,7 @@ export class MirrorServer {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.deps.port, this.deps.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, this.deps.port, this.deps.host);
     this.server = server;
   }
 
@@ -81,10 +76,7 @@ export class MirrorServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { closeServer, listen } from "@d7y/lifecycle";
 import type { Logger } from "@d7y/observability";
 import { pieceSpan } from "@d7y/proto";
 import type { ContentStore, MetadataStore, PieceRecord, TaskRecord } from "../storage/index.js";
@@ -67,13 +68,7 @@ export class UploadServer {
       });
     });
     server.on("clientError", (_error, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.deps.port, this.deps.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, this.deps.port, this.deps.host);
     this.server = server;
   }
 
@@ -81,10 +76,7 @@ export class UploadServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
