@@ -27,6 +27,9 @@ export const DEFAULTS = {
   stallTimeout: "10s",
   hedgeAfter: "2s",
   maxReschedules: 5,
+  clusterId: 1,
+  managerKeepAlive: "5s",
+  managerRefresh: "30s",
 } as const;
 
 const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -98,6 +101,16 @@ export const daemonConfigSchema = z
         announceInterval: duration.prefault(DEFAULTS.announceInterval),
         /** How long to wait for a scheduler's answer before going to the origin. */
         scheduleTimeout: duration.prefault(DEFAULTS.scheduleTimeout),
+      })
+      .prefault({}),
+    manager: z
+      .object({
+        /** The manager's Connect address (http://manager:65003); "" = none, static schedulers only. */
+        address: z.union([z.literal(""), z.url()]).default(""),
+        clusterId: z.number().int().min(1).default(DEFAULTS.clusterId),
+        keepAliveInterval: duration.prefault(DEFAULTS.managerKeepAlive),
+        /** How often the cluster's schedulers are read from the manager. */
+        refreshInterval: duration.prefault(DEFAULTS.managerRefresh),
       })
       .prefault({}),
     upload: z

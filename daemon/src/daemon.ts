@@ -6,6 +6,7 @@ import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import { HttpOrigin } from "./backend/http-origin.js";
 import type { DaemonConfig } from "./config.js";
 import { enforceQuota } from "./gc/quota.js";
+import { ManagerLink } from "./manager/manager-link.js";
 import { MirrorServer } from "./proxy/mirror-server.js";
 import { UpstreamResolver } from "./proxy/upstream.js";
 import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
@@ -136,6 +137,18 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     corruptPieces: config.upload.testCorruptPieces,
     copiesPerPiece: config.seed ? config.upload.seedCopiesPerPiece : 0,
   });
+  const managerLink = config.manager.address
+    ? new ManagerLink({
+        manager: config.manager.address,
+        clusterId: config.manager.clusterId,
+        identity,
+        keepAliveIntervalMs: config.manager.keepAliveInterval,
+        refreshMs: config.manager.refreshInterval,
+        staticSchedulers: config.scheduler.addresses,
+        onSchedulers: (addresses) => scheduler.setAddresses(addresses),
+        logger: logger.child({ component: "manager" }),
+      })
+    : undefined;
   let gcTimer: NodeJS.Timeout | undefined;
 
   const supervisor = supervise(
@@ -193,6 +206,11 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
         "scheduler-client",
         async () => scheduler.start(),
         () => scheduler.stop(),
+      ),
+      component(
+        "manager-link",
+        async () => managerLink?.start(),
+        async () => managerLink?.stop(),
       ),
     ],
     logger,

@@ -41,6 +41,9 @@ const FLAG_PATHS: Record<string, string> = {
   location: "host.location",
   testCorruptUploads: "upload.testCorruptPieces",
   seedCopiesPerPiece: "upload.seedCopiesPerPiece",
+  manager: "manager.address",
+  clusterId: "manager.clusterId",
+  managerRefresh: "manager.refreshInterval",
 };
 
 const program = new Command("d7y-daemon")
@@ -67,6 +70,15 @@ const program = new Command("d7y-daemon")
     "--scheduler <url>",
     "scheduler address, e.g. http://scheduler:8002; repeat for several (tasks map to one by consistent hashing); none: always the origin",
     collect,
+  )
+  .option(
+    "--manager <url>",
+    "the manager's Connect address (e.g. http://manager:65003): the cluster's schedulers come from it (--scheduler stays the fallback); seeds register with it",
+  )
+  .option("--cluster-id <id>", `cluster of this host (default ${DEFAULTS.clusterId})`, integer)
+  .option(
+    "--manager-refresh <duration>",
+    `how often the schedulers are read from the manager (default ${DEFAULTS.managerRefresh})`,
   )
   .option(
     "--announce-interval <duration>",
@@ -118,7 +130,7 @@ const program = new Command("d7y-daemon")
     `
 Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
 api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces}, host.{id,hostname,ip,idc,location},
-scheduler.{addresses,announceInterval,scheduleTimeout},
+scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
 download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
 storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB, 10GB), durations
 take units (500ms, 30s, 5m).`,

@@ -23,6 +23,12 @@ export const DEFAULTS = {
   hostTtlMinMs: 60_000,
   /** How often expired hosts, old Failed peers and idle tasks are swept. */
   sweepIntervalMs: 5_000,
+  /** The manager's Connect address ("" = no manager: static config only). */
+  manager: "",
+  clusterId: 1,
+  /** Heartbeat to the manager, and how often the cluster's dynamic config is read. */
+  keepAliveIntervalMs: 5_000,
+  configRefreshMs: 30_000,
 } as const;
 
 const durationMs = (min: number, max: number) =>
@@ -57,6 +63,12 @@ export const schedulerConfigSchema = z
     taskTtlMs: durationMs(0, 30 * 24 * HOUR).prefault(DEFAULTS.taskTtlMs),
     hostTtlMinMs: durationMs(1_000, 24 * HOUR).prefault(DEFAULTS.hostTtlMinMs),
     sweepIntervalMs: durationMs(100, HOUR).prefault(DEFAULTS.sweepIntervalMs),
+    manager: z.union([z.literal(""), z.url()]).default(DEFAULTS.manager),
+    clusterId: z.number().int().min(1).default(DEFAULTS.clusterId),
+    /** Address daemons and the manager reach this scheduler at; default the first non-loopback IPv4. */
+    advertiseIp: z.string().min(1).optional(),
+    keepAliveIntervalMs: durationMs(100, HOUR).prefault(DEFAULTS.keepAliveIntervalMs),
+    configRefreshMs: durationMs(100, HOUR).prefault(DEFAULTS.configRefreshMs),
   })
   .strict();
 
@@ -64,4 +76,7 @@ export type SchedulerConfig = z.output<typeof schedulerConfigSchema>;
 export type SchedulerConfigInput = z.input<typeof schedulerConfigSchema>;
 
 /** The tunables the in-memory state and the scheduling rules use (the config without the listener and logs). */
-export type SchedulerOptions = Omit<SchedulerConfig, "logLevel" | "host" | "port">;
+export type SchedulerOptions = Omit<
+  SchedulerConfig,
+  "logLevel" | "host" | "port" | "manager" | "clusterId" | "advertiseIp" | "keepAliveIntervalMs" | "configRefreshMs"
+>;

@@ -25,6 +25,10 @@ const FLAG_PATHS: Record<string, string> = {
   taskTtl: "taskTtlMs",
   hostTtlMin: "hostTtlMinMs",
   sweepInterval: "sweepIntervalMs",
+  manager: "manager",
+  clusterId: "clusterId",
+  advertiseIp: "advertiseIp",
+  keepAliveInterval: "keepAliveIntervalMs",
 };
 
 const program = new Command("d7y-scheduler")
@@ -52,6 +56,16 @@ const program = new Command("d7y-scheduler")
   .option("--task-ttl <duration>", `how long a task without peers is kept (default ${DEFAULTS.taskTtlMs}ms)`)
   .option("--host-ttl-min <duration>", `minimum time before a silent host expires (default ${DEFAULTS.hostTtlMinMs}ms)`)
   .option("--sweep-interval <duration>", `how often expired state is swept (default ${DEFAULTS.sweepIntervalMs}ms)`)
+  .option(
+    "--manager <url>",
+    "the manager's Connect address (e.g. http://manager:65003): register, keep alive, read the cluster's config",
+  )
+  .option("--cluster-id <id>", `cluster this scheduler belongs to (default ${DEFAULTS.clusterId})`, integer)
+  .option(
+    "--advertise-ip <ip>",
+    "address daemons and the manager reach this scheduler at (default: first non-loopback IPv4)",
+  )
+  .option("--keep-alive-interval <duration>", `heartbeat to the manager (default ${DEFAULTS.keepAliveIntervalMs}ms)`)
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -68,7 +82,8 @@ const program = new Command("d7y-scheduler")
     "after",
     `
 Config file keys (YAML, camelCase): host, port, logLevel, candidateParentLimit, backToSourceLimit,
-retryIntervalMs, retryLimit, seedWaitMs, badParentTtlMs, taskTtlMs, hostTtlMinMs, sweepIntervalMs.
+retryIntervalMs, retryLimit, seedWaitMs, badParentTtlMs, taskTtlMs, hostTtlMinMs, sweepIntervalMs, manager,
+clusterId, advertiseIp, keepAliveIntervalMs, configRefreshMs.
 Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {

@@ -2,6 +2,7 @@ import { type Component, supervise } from "@d7y/lifecycle";
 import type { Logger } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import type { SchedulerConfig, SchedulerOptions } from "./config.js";
+import { advertisedIp, ManagerAnnouncer } from "./manager/manager-announcer.js";
 import { SchedulerState } from "./resource/scheduler-state.js";
 import { schedulerRoutes } from "./rpc/scheduler-service.js";
 import type { SeedTrigger } from "./seed/seed-trigger.js";
@@ -22,7 +23,17 @@ export interface Scheduler {
 
 /** The tunables of the state and scheduling rules, taken from the whole config. */
 export function schedulerOptions(config: SchedulerConfig): SchedulerOptions {
-  const { logLevel: _logLevel, host: _host, port: _port, ...options } = config;
+  const {
+    logLevel: _logLevel,
+    host: _host,
+    port: _port,
+    manager: _manager,
+    clusterId: _clusterId,
+    advertiseIp: _advertiseIp,
+    keepAliveIntervalMs: _keepAlive,
+    configRefreshMs: _refresh,
+    ...options
+  } = config;
   return options;
 }
 
@@ -49,6 +60,23 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     // Stopped first: waiting streams get their answers and seed triggers are cancelled before the port closes.
     { name: "state", start: async () => state.start(), stop: () => state.stop() },
   ];
+  if (config.manager) {
+    const announcer = new ManagerAnnouncer({
+      manager: config.manager,
+      clusterId: config.clusterId,
+      ip: config.advertiseIp ?? advertisedIp(config.host),
+      port: () => rpc?.port ?? config.port,
+      keepAliveIntervalMs: config.keepAliveIntervalMs,
+      configRefreshMs: config.configRefreshMs,
+      applyConfig: (cluster) => {
+        if (cluster.candidateParentLimit > 0)
+          state.options.candidateParentLimit = Math.min(20, cluster.candidateParentLimit);
+        state.options.backToSourceLimit = cluster.backToSourceLimit;
+      },
+      logger: logger.child({ component: "manager" }),
+    });
+    components.push({ name: "manager", start: async () => announcer.start(), stop: () => announcer.stop() });
+  }
   const supervisor = supervise(components, logger);
   await supervisor.start();
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;

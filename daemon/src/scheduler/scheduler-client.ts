@@ -38,15 +38,15 @@ const DOWN_FOR_MS = 5_000;
 
 /** The daemon's side of the schedulers: host announces to all, one AnnouncePeer stream per task on the task's scheduler. */
 export class SchedulerClient {
-  private readonly clients = new Map<string, Client<typeof SchedulerService>>();
-  private readonly ring: HashRing;
+  private clients = new Map<string, Client<typeof SchedulerService>>();
+  private ring: HashRing;
   private readonly downUntil = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(private readonly options: SchedulerClientOptions) {
-    for (const address of options.addresses) this.clients.set(address, createRpcClient(SchedulerService, address));
-    this.ring = new HashRing(options.addresses);
+    this.ring = new HashRing([]);
+    this.setAddresses(options.addresses);
     this.log = options.logger.child({ component: "scheduler-client" });
   }
 
@@ -54,8 +54,26 @@ export class SchedulerClient {
     return this.clients.size > 0;
   }
 
+  get addresses(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  /** Replaces the schedulers (from the manager); tasks re-map by consistent hashing. */
+  setAddresses(addresses: string[]): void {
+    const next = new Map<string, Client<typeof SchedulerService>>();
+    for (const address of new Set(addresses)) {
+      next.set(address, this.clients.get(address) ?? createRpcClient(SchedulerService, address));
+    }
+    const changed = next.size !== this.clients.size || [...next.keys()].some((address) => !this.clients.has(address));
+    this.clients = next;
+    this.ring = new HashRing(next.keys());
+    if (changed && this.log) {
+      this.log.info({ schedulers: [...next.keys()] }, "schedulers changed");
+      void this.announce();
+    }
+  }
+
   start(): void {
-    if (!this.enabled) return;
     void this.announce();
     this.timer = setInterval(() => void this.announce(), this.options.announceIntervalMs);
     this.timer.unref();
@@ -71,6 +89,7 @@ export class SchedulerClient {
 
   /** Announces this host (load, complete tasks) to every scheduler; failures are logged, never thrown. */
   async announce(): Promise<void> {
+    if (!this.enabled) return;
     const identity = this.options.identity();
     const host = create(HostSchema, {
       id: identity.id,
