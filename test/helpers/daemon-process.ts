@@ -20,6 +20,8 @@ export interface DaemonProcessOptions {
   seed?: boolean;
   /** Short intervals for tests. */
   announceInterval?: string;
+  /** The manager's Connect URL (schedulers come from it; seeds register with it). */
+  manager?: string;
   extraArgs?: string[];
   echo?: boolean;
 }
@@ -74,6 +76,7 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     "127.0.0.1",
     ...(options.schedulers ?? []).flatMap((address) => ["--scheduler", address]),
     ...(options.seed ? ["--seed"] : []),
+    ...(options.manager ? ["--manager", options.manager, "--manager-refresh", "1s"] : []),
     ...(options.announceInterval ? ["--announce-interval", options.announceInterval] : []),
     ...options.registries.flatMap((registry) => ["--registry", registry]),
     ...(options.defaultRegistry ? ["--default-registry", options.defaultRegistry] : []),

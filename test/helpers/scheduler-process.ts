@@ -17,12 +17,20 @@ export interface SchedulerProcess {
 
 /** Starts a real d7y-scheduler process on loopback and waits until its port answers. */
 export async function startSchedulerProcess(
-  options: { port?: number; extraArgs?: string[]; echo?: boolean } = {},
+  options: { port?: number; extraArgs?: string[]; echo?: boolean; manager?: string } = {},
 ): Promise<SchedulerProcess> {
   const port = options.port ?? (await freePort());
   const proc = spawnTracked(
     process.execPath,
-    [SCHEDULER_BIN, "--host", "127.0.0.1", "--port", String(port), ...(options.extraArgs ?? [])],
+    [
+      SCHEDULER_BIN,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      ...(options.manager ? ["--manager", options.manager, "--advertise-ip", "127.0.0.1", "--keep-alive-interval", "1s"] : []),
+      ...(options.extraArgs ?? []),
+    ],
     {
       name: "d7y-scheduler",
       echo: options.echo ?? process.env.D7Y_TEST_ECHO === "1",
