@@ -52,7 +52,14 @@ async function main(): Promise<void> {
   try {
     console.log("starting a local registry, the manager, a scheduler, a seed peer and three nodes...");
     registry = await startRegistry();
-    const build = (seed: string) => buildImage({ layers: [{ size: 48 * MiB, seed }, { size: 8 * MiB, seed: `${seed}-2` }, { size: 64 * 1024, seed: `${seed}-3` }] });
+    const build = (seed: string) =>
+      buildImage({
+        layers: [
+          { size: 48 * MiB, seed },
+          { size: 8 * MiB, seed: `${seed}-2` },
+          { size: 64 * 1024, seed: `${seed}-3` },
+        ],
+      });
     const [app, tool]: BuiltImage[] = await Promise.all([build("demo-app"), build("demo-tool")]);
     await pushImage(registry.url, "demo/app", "v1", app!);
     await pushImage(registry.url, "demo/tool", "v1", tool!);
@@ -68,13 +75,24 @@ async function main(): Promise<void> {
     const hostsDirs: string[] = [];
     for (const [i, node] of nodes.entries()) {
       const dir = join(work, `node${i + 1}.certs.d`);
-      const written = await run(process.execPath, [DAEMON_BIN, "containerd-config", "--hosts-dir", dir, "--mirror", node.mirrorUrl, "--registry", registry.url]);
+      const written = await run(process.execPath, [
+        DAEMON_BIN,
+        "containerd-config",
+        "--hosts-dir",
+        dir,
+        "--mirror",
+        node.mirrorUrl,
+        "--registry",
+        registry.url,
+      ]);
       if (written.code !== 0) throw new Error(written.stderr);
       hostsDirs.push(dir);
     }
     await waitFor(
       async () => {
-        const seeds = (await (await request(`${manager!.url}/api/v1/seed-peers`)).body.json()) as Array<{ state: string }>;
+        const seeds = (await (await request(`${manager!.url}/api/v1/seed-peers`)).body.json()) as Array<{
+          state: string;
+        }>;
         return seeds.some((s) => s.state === "active");
       },
       { what: "the seed peer to register with the manager", timeoutMs: 20_000 },
@@ -100,7 +118,14 @@ async function main(): Promise<void> {
       const imageBytes = blobs.reduce((sum, blob) => sum + blob.size, 0);
       const origin = blobs.reduce((sum, blob) => sum + registry!.blobBytes(blob.digest), 0);
       const peers = (await uploaded(daemons)) - uploadsBefore;
-      rows.push({ step: name, seconds, imageBytes, origin, peers, cache: Math.max(0, imageBytes - Math.max(peers, origin)) });
+      rows.push({
+        step: name,
+        seconds,
+        imageBytes,
+        origin,
+        peers,
+        cache: Math.max(0, imageBytes - Math.max(peers, origin)),
+      });
     };
 
     await step("1. first pull on node 1", app!, "demo/app:v1", 1);
@@ -111,21 +136,29 @@ async function main(): Promise<void> {
     const created = await request(`${manager.url}/api/v1/jobs`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ type: "preheat", args: { type: "image", url: `${registry.url}/v2/demo/tool/manifests/v1` } }),
+      body: JSON.stringify({
+        type: "preheat",
+        args: { type: "image", url: `${registry.url}/v2/demo/tool/manifests/v1` },
+      }),
     });
     const { id } = (await created.body.json()) as { id: number };
     const job = await waitFor(
       async () => {
-        const state = ((await (await request(`${manager!.url}/api/v1/jobs/${id}`)).body.json()) as { state: string }).state;
+        const state = ((await (await request(`${manager!.url}/api/v1/jobs/${id}`)).body.json()) as { state: string })
+          .state;
         return state === "SUCCESS" || state === "FAILURE" ? state : undefined;
       },
       { what: "the preheat job", timeoutMs: 120_000, intervalMs: 200 },
     );
     if (job !== "SUCCESS") throw new Error(`preheat job ${id} ended in ${job}`);
-    console.log(`preheat job ${id}: SUCCESS in ${((Date.now() - began) / 1000).toFixed(2)} s (the seed fetched demo/tool from the registry)`);
+    console.log(
+      `preheat job ${id}: SUCCESS in ${((Date.now() - began) / 1000).toFixed(2)} s (the seed fetched demo/tool from the registry)`,
+    );
     await step("4. pull on node 3 after preheat", tool!, "demo/tool:v1", 3);
 
-    console.log("\nstep                                  time      image      from origin   from peers   from local cache");
+    console.log(
+      "\nstep                                  time      image      from origin   from peers   from local cache",
+    );
     for (const row of rows) {
       console.log(
         `${row.step.padEnd(36)} ${`${row.seconds.toFixed(2)} s`.padStart(8)} ${mib(row.imageBytes).padStart(10)} ${mib(row.origin).padStart(14)} ${mib(row.peers).padStart(12)} ${mib(row.cache).padStart(18)}`,
