@@ -28,7 +28,9 @@ export async function startSchedulerProcess(
       "127.0.0.1",
       "--port",
       String(port),
-      ...(options.manager ? ["--manager", options.manager, "--advertise-ip", "127.0.0.1", "--keep-alive-interval", "1s"] : []),
+      ...(options.manager
+        ? ["--manager", options.manager, "--advertise-ip", "127.0.0.1", "--keep-alive-interval", "1s"]
+        : []),
       ...(options.extraArgs ?? []),
     ],
     {

@@ -63,7 +63,7 @@ export function taskToProto(record: TaskRecord, pieces: PieceRecord[], readers: 
     contentLength: BigInt(record.contentLength),
     pieceLength: BigInt(record.pieceLength),
     pieceCount: record.pieceCount,
-    finishedPieceCount: pieces.length,
+    finishedPieceCount: record.status === "succeeded" ? record.pieceCount : pieces.length,
     pieces: withPieces ? pieces.map(pieceToProto) : [],
     createdAt: timestampFromMs(record.createdAt),
     updatedAt: timestampFromMs(record.updatedAt),

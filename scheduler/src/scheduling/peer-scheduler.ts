@@ -37,8 +37,6 @@ export class PeerScheduler {
       return { kind: "empty" };
     }
     if (peer.download.needBackToSource) return this.backToSource(peer, "the download asked for the origin");
-    if (this.state.hosts.get(peer.hostId)?.isSeed)
-      return this.backToSource(peer, "seed peers download from the origin");
     return this.schedule(peer, signal);
   }
 
@@ -71,8 +69,10 @@ export class PeerScheduler {
     if (!task) return this.backToSource(peer, "task is no longer known");
     let parents = this.candidates(peer);
     if (parents.length > 0) return this.offer(peer, parents);
-
-    if (await this.waitForSeed(peer, task, signal)) {
+    // Seed peers are scheduled like the others (a seed already holding the task feeds them: seeds
+    // warm each other instead of all hitting the origin) but never wait for a seed themselves.
+    const isSeed = this.state.hosts.get(peer.hostId)?.isSeed ?? false;
+    if (!isSeed && (await this.waitForSeed(peer, task, signal))) {
       parents = this.candidates(peer);
       if (parents.length > 0) return this.offer(peer, parents);
     }
