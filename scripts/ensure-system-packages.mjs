@@ -10,6 +10,7 @@ const NEEDED = [
   ["/usr/bin/skopeo", "skopeo"],
   ["/usr/bin/htpasswd", "apache2-utils"],
   ["/usr/sbin/ip", "iproute2"],
+  ["/usr/bin/prometheus", "prometheus"],
 ];
 
 const missing = [...new Set(NEEDED.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];

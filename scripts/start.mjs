@@ -4,7 +4,8 @@
 // Environment: D7Y_REGISTRIES (comma-separated upstreams), D7Y_DATA_DIR, and the ports D7Y_PROXY_PORT
 // (4001), D7Y_API_PORT (4000), D7Y_UPLOAD_PORT (4005), D7Y_SCHEDULER_PORT (8002),
 // D7Y_MANAGER_PORT (8080), D7Y_MANAGER_RPC_PORT (65003), D7Y_SEED_PORT_BASE (4010: seed API, +1
-// mirror, +5 upload).
+// mirror, +2 metrics, +5 upload), and the Prometheus /metrics ports D7Y_METRICS_PORT (daemon, 4002),
+// D7Y_SCHEDULER_METRICS_PORT (8000), D7Y_MANAGER_METRICS_PORT (8001).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -28,7 +29,11 @@ const ports = {
   manager: port("D7Y_MANAGER_PORT", 8080),
   managerRpc: port("D7Y_MANAGER_RPC_PORT", 65003),
   seed: Number(env.D7Y_SEED_PORT_BASE ?? 4010),
+  metrics: port("D7Y_METRICS_PORT", 4002),
+  schedulerMetrics: port("D7Y_SCHEDULER_METRICS_PORT", 8000),
+  managerMetrics: port("D7Y_MANAGER_METRICS_PORT", 8001),
 };
+const metricsArgs = (metricsPort) => ["--metrics-host", "127.0.0.1", "--metrics-port", String(metricsPort)];
 const mirror = `http://127.0.0.1:${ports.proxy}`;
 const managerRpc = `http://127.0.0.1:${ports.managerRpc}`;
 const schedulerUrl = `http://127.0.0.1:${ports.scheduler}`;
@@ -79,6 +84,7 @@ const components = [
       "127.0.0.1",
       "--rpc-port",
       ports.managerRpc,
+      ...metricsArgs(ports.managerMetrics),
     ],
     ready: "d7y-manager ready",
   },
@@ -94,6 +100,7 @@ const components = [
       managerRpc,
       "--advertise-ip",
       "127.0.0.1",
+      ...metricsArgs(ports.schedulerMetrics),
     ],
     ready: "d7y-scheduler ready",
   },
@@ -114,6 +121,7 @@ const components = [
       "127.0.0.1",
       "--upload-port",
       String(ports.seed + 5),
+      ...metricsArgs(ports.seed + 2),
       ...common,
     ],
     ready: "d7y-daemon ready",
@@ -134,6 +142,7 @@ const components = [
       "127.0.0.1",
       "--upload-port",
       ports.upload,
+      ...metricsArgs(ports.metrics),
       ...common,
     ],
     ready: "d7y-daemon ready",
@@ -219,6 +228,7 @@ if (!stopping) {
       `  manager          http://127.0.0.1:${ports.manager}   (REST; Connect on ${managerRpc})`,
       `  scheduler        ${schedulerUrl}`,
       `  seed peer        API http://127.0.0.1:${ports.seed}`,
+      `  metrics          daemon http://127.0.0.1:${ports.metrics}/metrics, seed :${ports.seed + 2}, scheduler :${ports.schedulerMetrics}, manager :${ports.managerMetrics}`,
       `  data             ${dataDir}`,
       "",
       `Use the mirror: ctr images pull --hosts-dir ${hostsDir} <image>, or set containerd's`,

@@ -30,6 +30,10 @@ export const DEFAULTS = {
   clusterId: 1,
   managerKeepAlive: "5s",
   managerRefresh: "30s",
+  /** Prometheus /metrics (Dragonfly's client serves it on 4002). */
+  metricsHost: "0.0.0.0",
+  metricsPort: 4002,
+  metricsEnable: true,
 } as const;
 
 const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -103,6 +107,13 @@ export const daemonConfigSchema = z
         scheduleTimeout: duration.prefault(DEFAULTS.scheduleTimeout),
       })
       .prefault({}),
+    tracing: z
+      .object({
+        /** OTLP/HTTP traces endpoint (e.g. http://jaeger:4318/v1/traces); "" = tracing off. */
+        endpoint: z.union([z.literal(""), z.url()]).default(""),
+        sampleRatio: z.number().min(0).max(1).default(1),
+      })
+      .prefault({}),
     manager: z
       .object({
         /** The manager's Connect address (http://manager:65003); "" = none, static schedulers only. */
@@ -148,6 +159,14 @@ export const daemonConfigSchema = z
       })
       .prefault({})
       .refine((s) => s.lowWatermark < s.highWatermark, { message: "lowWatermark must be below highWatermark" }),
+    /** Prometheus metrics at GET /metrics on their own port. */
+    metrics: z
+      .object({
+        host: z.string().default(DEFAULTS.metricsHost),
+        port: port.default(DEFAULTS.metricsPort),
+        enable: z.boolean().default(DEFAULTS.metricsEnable),
+      })
+      .prefault({}),
   })
   .strict()
   .transform((config) => ({

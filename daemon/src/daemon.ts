@@ -7,6 +7,7 @@ import { HttpOrigin } from "./backend/http-origin.js";
 import type { DaemonConfig } from "./config.js";
 import { enforceQuota } from "./gc/quota.js";
 import { ManagerLink } from "./manager/manager-link.js";
+import { createDaemonMetrics, type DaemonMetrics } from "./metrics.js";
 import { MirrorServer } from "./proxy/mirror-server.js";
 import { UpstreamResolver } from "./proxy/upstream.js";
 import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
@@ -25,6 +26,9 @@ export interface Daemon {
   readonly uploadUrl: string;
   readonly hostId: string;
   readonly tasks: TaskManager;
+  /** http://host:port/metrics when metrics are enabled. */
+  readonly metricsUrl: string | undefined;
+  readonly metrics: DaemonMetrics | undefined;
   /** Runs the quota check now (it also runs after each completed task and on an interval). */
   enforceQuota(): ReturnType<typeof enforceQuota>;
   stop(): Promise<void>;
@@ -51,6 +55,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     connectTimeoutMs: config.download.connectTimeout,
     bodyTimeoutMs: config.download.pieceTimeout,
   });
+  const observed = createDaemonMetrics(config.metrics, { tasks: () => tasks, metadata });
   let quotaRun: Promise<unknown> = Promise.resolve();
   const runQuota = () => {
     const run = quotaRun.then(() =>
@@ -115,6 +120,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
       maxReschedules: config.download.maxReschedules,
       scheduleTimeoutMs: config.scheduler.scheduleTimeout,
     },
+    metrics: observed?.metrics,
     onTaskComplete: () => void runQuota().catch(() => undefined),
   });
   mirror = new MirrorServer({
@@ -125,6 +131,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     origin,
     upstreams: new UpstreamResolver(config.proxy.registries, config.proxy.defaultRegistry),
     logger,
+    metrics: observed?.metrics,
   });
   upload = new UploadServer({
     host: config.upload.host,
@@ -136,6 +143,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     logger,
     corruptPieces: config.upload.testCorruptPieces,
     copiesPerPiece: config.seed ? config.upload.seedCopiesPerPiece : 0,
+    metrics: observed?.metrics,
   });
   const managerLink = config.manager.address
     ? new ManagerLink({
@@ -212,6 +220,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
         async () => managerLink?.start(),
         async () => managerLink?.stop(),
       ),
+      ...(observed ? [observed.endpoint] : []),
     ],
     logger,
   );
@@ -223,6 +232,8 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     uploadUrl: `http://${hostFor(config.upload.host)}:${upload.port}`,
     hostId: identity().id,
     tasks,
+    metricsUrl: observed?.endpoint.url,
+    metrics: observed?.metrics,
     enforceQuota: () => runQuota(),
     stop: () => supervisor.stop(),
   };
@@ -235,6 +246,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
       seed: config.seed,
       schedulers: config.scheduler.addresses,
       dataDir: config.dataDir,
+      metrics: daemon.metricsUrl,
     },
     "d7y-daemon ready",
   );

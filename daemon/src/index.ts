@@ -4,6 +4,16 @@ export { type HostsTomlOptions, renderHostsToml, writeHostsToml } from "./contai
 export { type Daemon, type DaemonDeps, startDaemon } from "./daemon.js";
 export { DaemonError, UpstreamResponseError } from "./errors.js";
 export { enforceQuota, type QuotaPolicy } from "./gc/quota.js";
+export {
+  createDaemonMetrics,
+  type DaemonMetricSources,
+  DaemonMetrics,
+  DOWNLOAD_SOURCES,
+  type DownloadSource,
+  type MirrorRequestKind,
+  PIECE_FAILURE_REASONS,
+  type PieceFailureReason,
+} from "./metrics.js";
 export { parseRange } from "./proxy/mirror-server.js";
 export { UpstreamResolver } from "./proxy/upstream.js";
 export { specFromDownload } from "./rpc/dfdaemon-service.js";

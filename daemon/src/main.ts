@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions } from "@d7y/config";
 import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger } from "@d7y/observability";
+import { createLogger, startTelemetry } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, daemonConfigSchema } from "./config.js";
 import { writeHostsToml } from "./containerd/hosts-toml.js";
@@ -41,9 +41,14 @@ const FLAG_PATHS: Record<string, string> = {
   location: "host.location",
   testCorruptUploads: "upload.testCorruptPieces",
   seedCopiesPerPiece: "upload.seedCopiesPerPiece",
+  tracingEndpoint: "tracing.endpoint",
+  tracingSampleRatio: "tracing.sampleRatio",
   manager: "manager.address",
   clusterId: "manager.clusterId",
   managerRefresh: "manager.refreshInterval",
+  metricsHost: "metrics.host",
+  metricsPort: "metrics.port",
+  metrics: "metrics.enable",
 };
 
 const program = new Command("d7y-daemon")
@@ -71,6 +76,11 @@ const program = new Command("d7y-daemon")
     "scheduler address, e.g. http://scheduler:8002; repeat for several (tasks map to one by consistent hashing); none: always the origin",
     collect,
   )
+  .option(
+    "--tracing-endpoint <url>",
+    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
+  )
+  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
   .option(
     "--manager <url>",
     "the manager's Connect address (e.g. http://manager:65003): the cluster's schedulers come from it (--scheduler stays the fallback); seeds register with it",
@@ -114,6 +124,11 @@ const program = new Command("d7y-daemon")
   )
   .option("--piece-timeout <duration>", `idle time before a piece request fails (default ${DEFAULTS.pieceTimeout})`)
   .option("--quota <size>", `content the cache may hold, e.g. 50GiB (default ${DEFAULTS.quota})`)
+  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
+  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
+  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
+  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
+  .option("--no-metrics", "do not serve Prometheus metrics")
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -131,15 +146,26 @@ const program = new Command("d7y-daemon")
 Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
 api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces}, host.{id,hostname,ip,idc,location},
 scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
+tracing.{endpoint,sampleRatio},
 download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
-storage.{quota,highWatermark,lowWatermark,gcInterval}. Sizes take units (512MiB, 10GB), durations
+storage.{quota,highWatermark,lowWatermark,gcInterval}, metrics.{host,port,enable}. Sizes take units (512MiB, 10GB), durations
 take units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(daemonConfigSchema, options, FLAG_PATHS);
     const logger = createLogger({ name: "d7y-daemon", level: config.logLevel });
+    const telemetry = startTelemetry({
+      endpoint: config.tracing.endpoint,
+      serviceName: "d7y-daemon",
+      sampleRatio: config.tracing.sampleRatio,
+      attributes: { "d7y.seed": config.seed },
+    });
     const daemon = await startDaemon(config, { logger });
-    stopOnSignals({ start: async () => undefined, stop: () => daemon.stop() }, (code) => {
+    const stop = async () => {
+      await daemon.stop();
+      await telemetry.shutdown();
+    };
+    stopOnSignals({ start: async () => undefined, stop }, (code) => {
       logger.flush();
       process.exit(code);
     });

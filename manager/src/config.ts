@@ -31,6 +31,10 @@ export const DEFAULTS = {
   keepAliveTimeoutMs: 30_000,
   /** Timeout of one ListHosts call to a scheduler (scope all_peers). */
   schedulerTimeoutMs: 10_000,
+  /** Prometheus /metrics (Dragonfly's manager serves it on :8000). */
+  metricsHost: "0.0.0.0",
+  metricsPort: 8000,
+  metricsEnable: true,
 } as const;
 
 /** Config of the default cluster (id 1) created on the first start; Dragonfly's defaults. */
@@ -118,6 +122,13 @@ export const managerConfigSchema = z
     resumeGraceMs: durationMs(0, HOUR).prefault(DEFAULTS.resumeGraceMs),
     schedulerTimeoutMs: durationMs(100, HOUR).prefault(DEFAULTS.schedulerTimeoutMs),
     keepAliveTimeoutMs: durationMs(100, HOUR).prefault(DEFAULTS.keepAliveTimeoutMs),
+    /** OTLP/HTTP traces endpoint (e.g. http://jaeger:4318/v1/traces); "" = tracing off. */
+    tracingEndpoint: z.union([z.literal(""), z.url()]).default(""),
+    tracingSampleRatio: z.number().min(0).max(1).default(1),
+    /** Prometheus metrics at GET /metrics on their own port. */
+    metricsHost: z.string().min(1).default(DEFAULTS.metricsHost),
+    metricsPort: port.default(DEFAULTS.metricsPort),
+    metricsEnable: z.boolean().default(DEFAULTS.metricsEnable),
   })
   .strict();
 

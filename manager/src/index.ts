@@ -26,6 +26,14 @@ export { PREHEAT_SCOPES, type PreheatArgs, type PreheatScope, preheatArgsSchema 
 export { timeoutSeconds } from "./job/preheat-timeout.js";
 export { type Manager, type ManagerDeps, managerRouter, startManager } from "./manager.js";
 export {
+  countingDownloader,
+  createManagerMetrics,
+  type ManagerMetricSources,
+  ManagerMetrics,
+  PREHEAT_BLOB_RESULTS,
+  type PreheatBlobResult,
+} from "./metrics.js";
+export {
   blobUrl,
   type ManifestLocation,
   manifestUrl,

@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions, parseDuration } from "@d7y/config";
 import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger } from "@d7y/observability";
+import { createLogger, startTelemetry } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, managerConfigSchema } from "./config.js";
 import { ManagerError } from "./errors.js";
@@ -28,6 +28,11 @@ const FLAG_PATHS: Record<string, string> = {
   resumeGrace: "resumeGraceMs",
   schedulerTimeout: "schedulerTimeoutMs",
   keepAliveTimeout: "keepAliveTimeoutMs",
+  tracingEndpoint: "tracingEndpoint",
+  tracingSampleRatio: "tracingSampleRatio",
+  metricsHost: "metricsHost",
+  metricsPort: "metricsPort",
+  metrics: "metricsEnable",
 };
 
 const program = new Command("d7y-manager")
@@ -55,6 +60,16 @@ const program = new Command("d7y-manager")
     "--keep-alive-timeout <duration>",
     `silence after which a scheduler or seed peer is inactive (default ${DEFAULTS.keepAliveTimeoutMs}ms)`,
   )
+  .option(
+    "--tracing-endpoint <url>",
+    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
+  )
+  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
+  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
+  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
+  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
+  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
+  .option("--no-metrics", "do not serve Prometheus metrics")
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -71,14 +86,24 @@ const program = new Command("d7y-manager")
     "after",
     `
 Config file keys (YAML, camelCase): host, port, rpcHost, rpcPort, dataDir, logLevel, bodyLimitBytes,
-registryTimeoutMs, insecureRegistries, maxRunningJobs, resumeGraceMs, schedulerTimeoutMs, keepAliveTimeoutMs.
+registryTimeoutMs, insecureRegistries, maxRunningJobs, resumeGraceMs, schedulerTimeoutMs, keepAliveTimeoutMs,
+metricsHost, metricsPort, metricsEnable.
 Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(managerConfigSchema, options, FLAG_PATHS);
     const logger = createLogger({ name: "d7y-manager", level: config.logLevel });
+    const telemetry = startTelemetry({
+      endpoint: config.tracingEndpoint,
+      serviceName: "d7y-manager",
+      sampleRatio: config.tracingSampleRatio,
+    });
     const manager = await startManager(config, { logger });
-    stopOnSignals({ start: async () => undefined, stop: () => manager.stop() }, (code) => {
+    const stop = async () => {
+      await manager.stop();
+      await telemetry.shutdown();
+    };
+    stopOnSignals({ start: async () => undefined, stop }, (code) => {
       logger.flush();
       process.exit(code);
     });

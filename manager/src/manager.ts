@@ -6,6 +6,7 @@ import { InstanceRegistry } from "./cluster/instances.js";
 import type { ManagerConfig } from "./config.js";
 import { JobRunner } from "./job/job-runner.js";
 import { JobService } from "./job/job-service.js";
+import { countingDownloader, createManagerMetrics, type ManagerMetrics } from "./metrics.js";
 import { RegistryHttp } from "./oci/registry-http.js";
 import { type BlobDownloader, createDfdaemonDownloader } from "./preheat/blob-downloader.js";
 import { createSchedulerHostLister } from "./preheat/scheduler-host-lister.js";
@@ -36,6 +37,9 @@ export interface Manager {
   readonly rpcUrl: string;
   readonly port: number;
   readonly rpcPort: number;
+  /** http://host:port/metrics when metrics are enabled. */
+  readonly metricsUrl: string | undefined;
+  readonly metrics: ManagerMetrics | undefined;
   stop(): Promise<void>;
 }
 
@@ -72,6 +76,7 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
   const instances = new InstanceRegistry(db, now, logger.child({ component: "instances" }), config.keepAliveTimeoutMs);
   const tokens = new TokenService(db, now);
   const registry = new RegistryHttp(config.insecureRegistries, config.registryTimeoutMs);
+  const observed = createManagerMetrics(config, { jobs: () => jobs, instances });
   const runner = new JobRunner(config, {
     db,
     logger: logger.child({ component: "jobs" }),
@@ -79,13 +84,13 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
     preheat: {
       instances,
       registry,
-      downloader: deps.downloader ?? createDfdaemonDownloader(),
+      downloader: countingDownloader(deps.downloader ?? createDfdaemonDownloader(), observed?.metrics),
       hostLister: deps.hostLister ?? createSchedulerHostLister(config.schedulerTimeoutMs),
       logger: logger.child({ component: "preheat" }),
       now,
     },
   });
-  const jobs = new JobService(db, clusters, runner, now);
+  const jobs = new JobService(db, clusters, runner, now, observed?.metrics);
   let rpc: RpcServer | undefined;
   let rest: RestServer | undefined;
   const components: Component[] = [
@@ -138,6 +143,7 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
       stop: async () => rest?.close(),
     },
   ];
+  if (observed) components.push(observed.endpoint);
   const supervisor = supervise(components, logger);
   await supervisor.start();
   const manager: Manager = {
@@ -145,8 +151,13 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
     rpcUrl: localUrl(config.rpcHost, rpc!.port),
     port: rest!.port,
     rpcPort: rpc!.port,
+    metricsUrl: observed?.endpoint.url,
+    metrics: observed?.metrics,
     stop: () => supervisor.stop(),
   };
-  logger.info({ rest: manager.restUrl, rpc: manager.rpcUrl, dataDir: config.dataDir }, "d7y-manager ready");
+  logger.info(
+    { rest: manager.restUrl, rpc: manager.rpcUrl, metrics: manager.metricsUrl, dataDir: config.dataDir },
+    "d7y-manager ready",
+  );
   return manager;
 }

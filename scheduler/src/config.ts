@@ -29,6 +29,10 @@ export const DEFAULTS = {
   /** Heartbeat to the manager, and how often the cluster's dynamic config is read. */
   keepAliveIntervalMs: 5_000,
   configRefreshMs: 30_000,
+  /** Prometheus /metrics (Dragonfly's scheduler serves it on :8000). */
+  metricsHost: "0.0.0.0",
+  metricsPort: 8000,
+  metricsEnable: true,
 } as const;
 
 const durationMs = (min: number, max: number) =>
@@ -69,6 +73,13 @@ export const schedulerConfigSchema = z
     advertiseIp: z.string().min(1).optional(),
     keepAliveIntervalMs: durationMs(100, HOUR).prefault(DEFAULTS.keepAliveIntervalMs),
     configRefreshMs: durationMs(100, HOUR).prefault(DEFAULTS.configRefreshMs),
+    /** OTLP/HTTP traces endpoint (e.g. http://jaeger:4318/v1/traces); "" = tracing off. */
+    tracingEndpoint: z.union([z.literal(""), z.url()]).default(""),
+    tracingSampleRatio: z.number().min(0).max(1).default(1),
+    /** Prometheus metrics at GET /metrics on their own port. */
+    metricsHost: z.string().min(1).default(DEFAULTS.metricsHost),
+    metricsPort: z.number().int().min(0).max(65535).default(DEFAULTS.metricsPort),
+    metricsEnable: z.boolean().default(DEFAULTS.metricsEnable),
   })
   .strict();
 
@@ -78,5 +89,17 @@ export type SchedulerConfigInput = z.input<typeof schedulerConfigSchema>;
 /** The tunables the in-memory state and the scheduling rules use (the config without the listener and logs). */
 export type SchedulerOptions = Omit<
   SchedulerConfig,
-  "logLevel" | "host" | "port" | "manager" | "clusterId" | "advertiseIp" | "keepAliveIntervalMs" | "configRefreshMs"
+  | "logLevel"
+  | "host"
+  | "port"
+  | "manager"
+  | "clusterId"
+  | "advertiseIp"
+  | "keepAliveIntervalMs"
+  | "configRefreshMs"
+  | "tracingEndpoint"
+  | "tracingSampleRatio"
+  | "metricsHost"
+  | "metricsPort"
+  | "metricsEnable"
 >;

@@ -7,6 +7,14 @@ export {
 } from "./config.js";
 export { SchedulerError, type SchedulerErrorKind, toSchedulerConnectError } from "./errors.js";
 export { advertisedIp, ManagerAnnouncer, type ManagerAnnouncerOptions } from "./manager/manager-announcer.js";
+export {
+  createSchedulerMetrics,
+  DECISION_LABELS,
+  type DecisionLabel,
+  SchedulerMetrics,
+  TRAFFIC_LABELS,
+  type TrafficLabel,
+} from "./metrics.js";
 export { ChangeSignal } from "./resource/change-signal.js";
 export { Host, type HostSpec, type HostType } from "./resource/host.js";
 export { type DownloadSpec, Peer, type PeerState } from "./resource/peer.js";

@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions } from "@d7y/config";
 import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger } from "@d7y/observability";
+import { createLogger, startTelemetry } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, schedulerConfigSchema } from "./config.js";
 import { startScheduler } from "./scheduler.js";
@@ -29,6 +29,11 @@ const FLAG_PATHS: Record<string, string> = {
   clusterId: "clusterId",
   advertiseIp: "advertiseIp",
   keepAliveInterval: "keepAliveIntervalMs",
+  tracingEndpoint: "tracingEndpoint",
+  tracingSampleRatio: "tracingSampleRatio",
+  metricsHost: "metricsHost",
+  metricsPort: "metricsPort",
+  metrics: "metricsEnable",
 };
 
 const program = new Command("d7y-scheduler")
@@ -57,6 +62,11 @@ const program = new Command("d7y-scheduler")
   .option("--host-ttl-min <duration>", `minimum time before a silent host expires (default ${DEFAULTS.hostTtlMinMs}ms)`)
   .option("--sweep-interval <duration>", `how often expired state is swept (default ${DEFAULTS.sweepIntervalMs}ms)`)
   .option(
+    "--tracing-endpoint <url>",
+    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
+  )
+  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
+  .option(
     "--manager <url>",
     "the manager's Connect address (e.g. http://manager:65003): register, keep alive, read the cluster's config",
   )
@@ -66,6 +76,11 @@ const program = new Command("d7y-scheduler")
     "address daemons and the manager reach this scheduler at (default: first non-loopback IPv4)",
   )
   .option("--keep-alive-interval <duration>", `heartbeat to the manager (default ${DEFAULTS.keepAliveIntervalMs}ms)`)
+  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
+  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
+  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
+  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
+  .option("--no-metrics", "do not serve Prometheus metrics")
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -83,14 +98,24 @@ const program = new Command("d7y-scheduler")
     `
 Config file keys (YAML, camelCase): host, port, logLevel, candidateParentLimit, backToSourceLimit,
 retryIntervalMs, retryLimit, seedWaitMs, badParentTtlMs, taskTtlMs, hostTtlMinMs, sweepIntervalMs, manager,
-clusterId, advertiseIp, keepAliveIntervalMs, configRefreshMs.
+clusterId, advertiseIp, keepAliveIntervalMs, configRefreshMs, tracingEndpoint, tracingSampleRatio, metricsHost,
+metricsPort, metricsEnable.
 Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(schedulerConfigSchema, options, FLAG_PATHS);
     const logger = createLogger({ name: "d7y-scheduler", level: config.logLevel });
+    const telemetry = startTelemetry({
+      endpoint: config.tracingEndpoint,
+      serviceName: "d7y-scheduler",
+      sampleRatio: config.tracingSampleRatio,
+    });
     const scheduler = await startScheduler(config, { logger });
-    stopOnSignals({ start: async () => undefined, stop: () => scheduler.stop() }, (code) => {
+    const stop = async () => {
+      await scheduler.stop();
+      await telemetry.shutdown();
+    };
+    stopOnSignals({ start: async () => undefined, stop }, (code) => {
       logger.flush();
       process.exit(code);
     });

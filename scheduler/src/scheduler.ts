@@ -3,6 +3,7 @@ import type { Logger } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import type { SchedulerConfig, SchedulerOptions } from "./config.js";
 import { advertisedIp, ManagerAnnouncer } from "./manager/manager-announcer.js";
+import { createSchedulerMetrics, type SchedulerMetrics } from "./metrics.js";
 import { SchedulerState } from "./resource/scheduler-state.js";
 import { schedulerRoutes } from "./rpc/scheduler-service.js";
 import type { SeedTrigger } from "./seed/seed-trigger.js";
@@ -18,6 +19,9 @@ export interface Scheduler {
   readonly url: string;
   readonly port: number;
   readonly state: SchedulerState;
+  /** http://host:port/metrics when metrics are enabled. */
+  readonly metricsUrl: string | undefined;
+  readonly metrics: SchedulerMetrics | undefined;
   stop(): Promise<void>;
 }
 
@@ -32,6 +36,11 @@ export function schedulerOptions(config: SchedulerConfig): SchedulerOptions {
     advertiseIp: _advertiseIp,
     keepAliveIntervalMs: _keepAlive,
     configRefreshMs: _refresh,
+    tracingEndpoint: _tracing,
+    tracingSampleRatio: _ratio,
+    metricsHost: _metricsHost,
+    metricsPort: _metricsPort,
+    metricsEnable: _metricsEnable,
     ...options
   } = config;
   return options;
@@ -40,9 +49,11 @@ export function schedulerOptions(config: SchedulerConfig): SchedulerOptions {
 /** Builds and starts a scheduler from its config; every dependency is created here or passed in. */
 export async function startScheduler(config: SchedulerConfig, deps: SchedulerDeps): Promise<Scheduler> {
   const logger = deps.logger;
+  const observed = createSchedulerMetrics(config, () => state);
   const state = new SchedulerState(schedulerOptions(config), {
     logger: logger.child({ component: "state" }),
     ...(deps.seedTrigger ? { seedTrigger: deps.seedTrigger } : {}),
+    ...(observed ? { metrics: observed.metrics } : {}),
   });
   let rpc: RpcServer | undefined;
   const components: Component[] = [
@@ -77,6 +88,7 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     });
     components.push({ name: "manager", start: async () => announcer.start(), stop: () => announcer.stop() });
   }
+  if (observed) components.push(observed.endpoint);
   const supervisor = supervise(components, logger);
   await supervisor.start();
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -85,8 +97,10 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
     state,
+    metricsUrl: observed?.endpoint.url,
+    metrics: observed?.metrics,
     stop: () => supervisor.stop(),
   };
-  logger.info({ url: scheduler.url }, "d7y-scheduler ready");
+  logger.info({ url: scheduler.url, metrics: scheduler.metricsUrl }, "d7y-scheduler ready");
   return scheduler;
 }

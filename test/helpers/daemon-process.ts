@@ -15,6 +15,8 @@ export interface DaemonProcessOptions {
   proxyPort?: number;
   apiPort?: number;
   uploadPort?: number;
+  /** Port of its Prometheus /metrics (on 127.0.0.1); a free one by default. */
+  metricsPort?: number;
   /** Scheduler URLs; none: the daemon always goes to the origin. */
   schedulers?: string[];
   seed?: boolean;
@@ -40,6 +42,9 @@ export interface DaemonProcess {
   readonly apiPort: number;
   readonly uploadPort: number;
   readonly uploadUrl: string;
+  readonly metricsPort: number;
+  /** http://127.0.0.1:PORT/metrics */
+  readonly metricsUrl: string;
   /** The host id the daemon announces (<ip>-<hostname>-<upload port>[-seed]). */
   readonly hostId: string;
   readonly process: TrackedProcess;
@@ -58,6 +63,7 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
   const proxyPort = options.proxyPort ?? (await freePort());
   const apiPort = options.apiPort ?? (await freePort());
   const uploadPort = options.uploadPort ?? (await freePort());
+  const metricsPort = options.metricsPort ?? (await freePort());
   const args = [
     DAEMON_BIN,
     "--data-dir",
@@ -72,6 +78,10 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     "127.0.0.1",
     "--upload-port",
     String(uploadPort),
+    "--metrics-host",
+    "127.0.0.1",
+    "--metrics-port",
+    String(metricsPort),
     "--host-ip",
     "127.0.0.1",
     ...(options.schedulers ?? []).flatMap((address) => ["--scheduler", address]),
@@ -115,6 +125,8 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     apiPort,
     uploadPort,
     uploadUrl: `http://127.0.0.1:${uploadPort}`,
+    metricsPort,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     hostId,
     process: proc,
     stop: async () => {
@@ -126,7 +138,7 @@ export async function startDaemonProcess(options: InternalOptions): Promise<Daem
     },
     restart: async () => {
       await proc.stop("SIGTERM", 10_000);
-      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort, uploadPort, ownsDir });
+      return startDaemonProcess({ ...options, dataDir, proxyPort, apiPort, uploadPort, metricsPort, ownsDir });
     },
   };
   return daemon;

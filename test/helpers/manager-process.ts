@@ -12,6 +12,8 @@ export interface ManagerProcess {
   readonly url: string;
   /** Connect: http://127.0.0.1:RPCPORT */
   readonly rpcUrl: string;
+  /** http://127.0.0.1:PORT/metrics */
+  readonly metricsUrl: string;
   readonly dataDir: string;
   readonly process: TrackedProcess;
   stop(): Promise<void>;
@@ -23,6 +25,8 @@ interface Options {
   dataDir?: string;
   port?: number;
   rpcPort?: number;
+  /** Port of its Prometheus /metrics (on 127.0.0.1); a free one by default. */
+  metricsPort?: number;
   extraArgs?: string[];
   ownsDir?: boolean;
 }
@@ -33,6 +37,7 @@ export async function startManagerProcess(options: Options = {}): Promise<Manage
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "d7y-manager-")));
   const port = options.port ?? (await freePort());
   const rpcPort = options.rpcPort ?? (await freePort());
+  const metricsPort = options.metricsPort ?? (await freePort());
   const proc = spawnTracked(
     process.execPath,
     [
@@ -47,6 +52,10 @@ export async function startManagerProcess(options: Options = {}): Promise<Manage
       "127.0.0.1",
       "--rpc-port",
       String(rpcPort),
+      "--metrics-host",
+      "127.0.0.1",
+      "--metrics-port",
+      String(metricsPort),
       ...(options.extraArgs ?? []),
     ],
     { name: "d7y-manager", echo: process.env.D7Y_TEST_ECHO === "1" },
@@ -69,6 +78,7 @@ export async function startManagerProcess(options: Options = {}): Promise<Manage
   const manager: ManagerProcess = {
     url,
     rpcUrl: `http://127.0.0.1:${rpcPort}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     dataDir,
     process: proc,
     stop: async () => {
@@ -76,7 +86,7 @@ export async function startManagerProcess(options: Options = {}): Promise<Manage
     },
     restart: async () => {
       await proc.stop("SIGTERM", 10_000);
-      return startManagerProcess({ ...options, dataDir, port, rpcPort, ownsDir });
+      return startManagerProcess({ ...options, dataDir, port, rpcPort, metricsPort, ownsDir });
     },
     destroy: async () => {
       await proc.stop("SIGTERM", 10_000);

@@ -8,6 +8,8 @@ export const SCHEDULER_BIN = join(dirname(fileURLToPath(import.meta.url)), "../.
 export interface SchedulerProcess {
   readonly url: string;
   readonly port: number;
+  /** http://127.0.0.1:PORT/metrics */
+  readonly metricsUrl: string;
   readonly process: TrackedProcess;
   stop(): Promise<void>;
   /** SIGKILL: the scheduler dies without saying goodbye. */
@@ -17,9 +19,10 @@ export interface SchedulerProcess {
 
 /** Starts a real d7y-scheduler process on loopback and waits until its port answers. */
 export async function startSchedulerProcess(
-  options: { port?: number; extraArgs?: string[]; echo?: boolean; manager?: string } = {},
+  options: { port?: number; metricsPort?: number; extraArgs?: string[]; echo?: boolean; manager?: string } = {},
 ): Promise<SchedulerProcess> {
   const port = options.port ?? (await freePort());
+  const metricsPort = options.metricsPort ?? (await freePort());
   const proc = spawnTracked(
     process.execPath,
     [
@@ -28,6 +31,10 @@ export async function startSchedulerProcess(
       "127.0.0.1",
       "--port",
       String(port),
+      "--metrics-host",
+      "127.0.0.1",
+      "--metrics-port",
+      String(metricsPort),
       ...(options.manager
         ? ["--manager", options.manager, "--advertise-ip", "127.0.0.1", "--keep-alive-interval", "1s"]
         : []),
@@ -60,6 +67,7 @@ export async function startSchedulerProcess(
   return {
     url,
     port,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     process: proc,
     stop: async () => {
       await proc.stop("SIGTERM", 10_000);
@@ -69,7 +77,7 @@ export async function startSchedulerProcess(
     },
     restart: async () => {
       await proc.stop("SIGTERM", 10_000);
-      return startSchedulerProcess({ ...options, port });
+      return startSchedulerProcess({ ...options, port, metricsPort });
     },
   };
 }

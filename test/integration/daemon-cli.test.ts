@@ -28,6 +28,8 @@ describe("d7y-daemon command line", () => {
       "--proxy-port",
       "--api-port",
       "--quota",
+      "--metrics-port",
+      "--no-metrics",
       "--log-level",
     ]) {
       assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
@@ -58,7 +60,7 @@ describe("d7y-daemon command line", () => {
   });
 
   it("reads a YAML config and lets flags override it; answers Connect JSON on the API port", async () => {
-    const [proxyPort, apiPort] = [await freePort(), await freePort()];
+    const [proxyPort, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     const config = join(dir, "daemon.yaml");
     await writeFile(
       config,
@@ -70,6 +72,9 @@ describe("d7y-daemon command line", () => {
         '  registries: ["http://127.0.0.1:9"]',
         "storage:",
         "  quota: 1GiB",
+        "metrics:",
+        "  host: 127.0.0.1",
+        `  port: ${metricsPort}`,
         "",
       ].join("\n"),
     );
@@ -98,6 +103,12 @@ describe("d7y-daemon command line", () => {
       const health = await request(`http://127.0.0.1:${proxyPort}/healthy`);
       assert.equal(health.statusCode, 200);
       await health.body.dump();
+      const metrics = await request(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.equal(metrics.statusCode, 200, "metrics.{host,port} from the config file");
+      assert.match(
+        await metrics.body.text(),
+        /^d7y_daemon_download_bytes_total\{source="origin",component="daemon"\} 0$/m,
+      );
       // Connect protocol with JSON over HTTP/1.1, on the same port gRPC clients use over HTTP/2.
       const list = await request(`http://127.0.0.1:${apiPort}/d7y.dfdaemon.v1.DfdaemonService/ListTasks`, {
         method: "POST",

@@ -26,7 +26,17 @@ describe("npm start (the all-in-one local cluster)", function () {
 
   it("runs manager, scheduler, seed peer and daemon, and prints the mirror and its hosts.toml", async () => {
     const ports: Record<string, number> = {};
-    for (const name of ["PROXY", "API", "UPLOAD", "SCHEDULER", "MANAGER", "MANAGER_RPC"])
+    for (const name of [
+      "PROXY",
+      "API",
+      "UPLOAD",
+      "SCHEDULER",
+      "MANAGER",
+      "MANAGER_RPC",
+      "METRICS",
+      "SCHEDULER_METRICS",
+      "MANAGER_METRICS",
+    ])
       ports[name] = await freePort();
     const seedBase = await freePort();
     const start = spawnTracked(process.execPath, [join(ROOT, "scripts/start.mjs")], {
@@ -42,6 +52,9 @@ describe("npm start (the all-in-one local cluster)", function () {
         D7Y_MANAGER_PORT: String(ports.MANAGER),
         D7Y_MANAGER_RPC_PORT: String(ports.MANAGER_RPC),
         D7Y_SEED_PORT_BASE: String(seedBase),
+        D7Y_METRICS_PORT: String(ports.METRICS),
+        D7Y_SCHEDULER_METRICS_PORT: String(ports.SCHEDULER_METRICS),
+        D7Y_MANAGER_METRICS_PORT: String(ports.MANAGER_METRICS),
       },
     });
     try {
@@ -62,6 +75,16 @@ describe("npm start (the all-in-one local cluster)", function () {
       const healthy = await request(`${manager}/healthy`);
       await healthy.body.dump();
       assert.equal(healthy.statusCode, 200);
+      for (const [component, port] of [
+        ["daemon", ports.METRICS],
+        ["daemon", seedBase + 2],
+        ["scheduler", ports.SCHEDULER_METRICS],
+        ["manager", ports.MANAGER_METRICS],
+      ] as const) {
+        const metrics = await request(`http://127.0.0.1:${port}/metrics`);
+        assert.equal(metrics.statusCode, 200);
+        assert.match(await metrics.body.text(), new RegExp(`^d7y_${component}_\\w+\\{.*component="${component}"`, "m"));
+      }
       // The scheduler and the seed peer registered with the manager and are kept alive.
       await waitFor(
         async () => {

@@ -1,4 +1,5 @@
 import { type Logger, type LoggerOptions, pino } from "pino";
+import { activeTraceIds } from "./telemetry.js";
 
 export type { Logger } from "pino";
 
@@ -17,6 +18,8 @@ export function createLogger(config: LoggerConfig): Logger {
     level: config.level,
     base: { pid: process.pid, service: config.name },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Every line logged inside a traced operation carries its trace and span ids.
+    mixin: () => activeTraceIds(),
   };
   return pino(options, pino.destination({ dest: config.destination ?? 1, sync: false }));
 }

@@ -2,10 +2,19 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { closeServer, listen } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import {
+  contextFromHeaders,
+  inSpan,
+  type Logger,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  tracerFor,
+} from "@d7y/observability";
 import { parseBlobPath, taskIdForDigest } from "@d7y/proto";
 import { HOP_BY_HOP_RESPONSE_HEADERS, type HttpOrigin, originRequestHeaders } from "../backend/http-origin.js";
 import { DaemonError, httpStatusOf, UpstreamResponseError } from "../errors.js";
+import type { DaemonMetrics } from "../metrics.js";
 import type { ContentStore } from "../storage/index.js";
 import type { TaskHandle, TaskManager } from "../task/task-manager.js";
 import { readTask } from "../task/task-reader.js";
@@ -19,6 +28,17 @@ export interface MirrorServerDeps {
   origin: HttpOrigin;
   upstreams: UpstreamResolver;
   logger: Logger;
+  metrics?: DaemonMetrics;
+}
+
+const TRACER = tracerFor("daemon");
+
+/** Where a response's bytes came from: the local cache, peers, the origin, or both of the last two. */
+function sourceOf(handle: TaskHandle): string {
+  if (handle.kind === "complete") return "cache";
+  const { peerBytes, originBytes } = handle.download;
+  if (peerBytes > 0 && originBytes > 0) return "peer+origin";
+  return originBytes > 0 ? "origin" : "peer";
 }
 
 /** Registry error codes by HTTP status, for the JSON body clients of the distribution API understand. */
@@ -62,7 +82,22 @@ export class MirrorServer {
 
   async start(): Promise<void> {
     const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-      this.handle(req, res).catch((error: unknown) => this.fail(res, error));
+      this.deps.metrics?.trackMirrorRequest(res, "other");
+      // One span per mirror request (a pull is findable by its URL); the download it starts is its child.
+      void inSpan(
+        TRACER,
+        `mirror ${req.method}`,
+        {
+          kind: SpanKind.SERVER,
+          parent: contextFromHeaders(req.headers),
+          attributes: { "http.url": req.url ?? "", "http.method": req.method ?? "" },
+        },
+        async (span) => {
+          await this.handle(req, res, span).catch((error: unknown) => this.fail(res, error));
+          span.setAttribute("http.status_code", res.statusCode);
+          if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        },
+      );
     });
     server.on("clientError", (_error, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
@@ -79,7 +114,7 @@ export class MirrorServer {
     await closeServer(server);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, span: Span): Promise<void> {
     const raw = req.url ?? "/";
     if (!raw.startsWith("/")) {
       throw new DaemonError("forbidden", "this is a registry mirror, not an HTTP proxy: absolute URLs are refused");
@@ -104,14 +139,23 @@ export class MirrorServer {
     } catch (error) {
       throw new DaemonError("invalid", (error as Error).message);
     }
+    span.setAttribute("d7y.upstream", upstream.origin);
     if (blob && req.method === "GET") {
-      await this.serveBlob(req, res, target, blob.digest);
+      this.deps.metrics?.trackMirrorRequest(res, "blob");
+      await this.serveBlob(req, res, target, blob.digest, span);
       return;
     }
+    this.deps.metrics?.trackMirrorRequest(res, "passthrough");
     await this.passThrough(req, res, target);
   }
 
-  private async serveBlob(req: http.IncomingMessage, res: http.ServerResponse, target: string, digest: string) {
+  private async serveBlob(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    target: string,
+    digest: string,
+    span: Span,
+  ) {
     const taskId = taskIdForDigest(digest);
     const log = this.log.child({ taskId });
     let handle: TaskHandle;
@@ -152,7 +196,10 @@ export class MirrorServer {
     const endRead = this.deps.tasks.beginRead(taskId);
     try {
       await pipeline(readTask(handle, this.deps.content, start, end), res);
-      log.debug({ source: handle.kind === "complete" ? "cache" : "download", bytes: end - start + 1 }, "blob served");
+      if (handle.kind === "complete") this.deps.metrics?.servedFromCache(end - start + 1);
+      const source = sourceOf(handle);
+      span.setAttributes({ "d7y.task.id": taskId, "d7y.bytes": end - start + 1, "d7y.source": source });
+      log.debug({ source, bytes: end - start + 1 }, "blob served");
     } catch (error) {
       // Headers are out: the only honest signal left is to cut the connection short.
       log.warn({ err: (error as Error).message }, "blob response aborted");

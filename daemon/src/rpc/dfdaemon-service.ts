@@ -2,6 +2,7 @@ import { isAbsolute } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
+import { contextFromHeaders, inSpan, SpanKind, tracerFor } from "@d7y/observability";
 import { isSha256Digest, parseBlobPath, taskIdForDigest, taskIdForUrl } from "@d7y/proto";
 import {
   type Piece,
@@ -23,6 +24,8 @@ import { DaemonError } from "../errors.js";
 import type { ContentStore, PieceRecord, TaskRecord } from "../storage/index.js";
 import type { TaskSpec } from "../task/task-download.js";
 import type { TaskManager } from "../task/task-manager.js";
+
+const TRACER = tracerFor("daemon");
 
 export interface DfdaemonServiceDeps {
   tasks: TaskManager;
@@ -126,7 +129,17 @@ export function dfdaemonRoutes(deps: DfdaemonServiceDeps) {
         const began = Date.now();
         try {
           const spec = specFromDownload(download);
-          const handle = await deps.tasks.acquire(spec);
+          // A preheat or seed trigger joins the caller's trace; the download it starts is a child.
+          const handle = await inSpan(
+            TRACER,
+            "rpc Download",
+            {
+              kind: SpanKind.SERVER,
+              parent: contextFromHeaders(context.requestHeader),
+              attributes: { "http.url": spec.url, "d7y.task.id": spec.id },
+            },
+            () => deps.tasks.acquire(spec),
+          );
           const record = handle.record;
           yield started(record, handle.kind === "complete");
           if (handle.kind === "downloading") {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import type { Logger } from "@d7y/observability";
+import { type Logger, traceHeaders } from "@d7y/observability";
 import { HashRing } from "@d7y/proto";
 import { HostSchema, HostType } from "@d7y/proto/common/v1";
 import { type HostTask, SchedulerService } from "@d7y/proto/scheduler/v1";
@@ -144,7 +144,8 @@ export class SchedulerClient {
       taskId,
       `${identity.id}-${taskId.slice(0, 12)}-${randomUUID().slice(0, 8)}`,
     );
-    const responses = client.announcePeer(session.requests(), { signal: session.signal });
+    // The stream carries the trace context: the scheduler's work for this peer joins the pull's trace.
+    const responses = client.announcePeer(session.requests(), { signal: session.signal, headers: traceHeaders() });
     void session.consume(responses);
     return session;
   }

@@ -1,7 +1,8 @@
-import type { Logger } from "@d7y/observability";
+import { inSpan, type Logger, type Span, SpanKind, traceHeaders, tracerFor } from "@d7y/observability";
 import { HostType } from "@d7y/proto/common/v1";
 import type { AnnouncePeerResponse, CandidateParent } from "@d7y/proto/scheduler/v1";
 import type { HttpOrigin } from "../backend/http-origin.js";
+import type { DaemonMetrics } from "../metrics.js";
 import type { PeerSession } from "../scheduler/peer-session.js";
 import type { TaskRecord } from "../storage/index.js";
 import type { SyncLine } from "../upload/upload-server.js";
@@ -39,6 +40,7 @@ export interface PeerExchangeOptions {
   maxReschedules: number;
   /** How long to wait for the scheduler's answer to a reschedule. */
   scheduleTimeoutMs: number;
+  metrics?: DaemonMetrics | undefined;
 }
 
 interface Parent {
@@ -64,6 +66,7 @@ interface Flight {
   hedged: boolean;
 }
 
+const TRACER = tracerFor("daemon");
 const PER_PARENT_IN_FLIGHT = 4;
 const SEED_LOAD_PENALTY = 2;
 
@@ -165,7 +168,7 @@ export class PeerExchange {
   private async sync(parent: Parent): Promise<void> {
     try {
       const response = await this.options.http.request(`${parent.base}/tasks/${this.sink.id}/pieces`, {
-        headers: {},
+        headers: traceHeaders(),
         followRedirects: false,
         signal: parent.abort.signal,
       });
@@ -272,7 +275,16 @@ export class PeerExchange {
     flight.parents.add(parent.peerId);
     flight.aborts.push(abort);
     parent.inFlight++;
-    void this.fetch(number, parent, abort).finally(() => {
+    const traced = inSpan(
+      TRACER,
+      "piece",
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { "d7y.piece.number": number, "d7y.source": "peer", "d7y.parent.host": parent.hostId },
+      },
+      (span) => this.fetch(number, parent, abort, span),
+    );
+    void traced.finally(() => {
       parent.inFlight--;
       const current = this.flights.get(number);
       if (current) {
@@ -299,13 +311,13 @@ export class PeerExchange {
     }
   }
 
-  private async fetch(number: number, parent: Parent, abort: AbortController): Promise<void> {
+  private async fetch(number: number, parent: Parent, abort: AbortController, span: Span): Promise<void> {
     const began = Date.now();
     const record = this.sink.record!;
     const expected = parent.digests.get(number);
     try {
       const response = await this.options.http.request(`${parent.base}/tasks/${this.sink.id}/pieces/${number}`, {
-        headers: {},
+        headers: traceHeaders(),
         followRedirects: false,
         signal: abort.signal,
       });
@@ -331,6 +343,8 @@ export class PeerExchange {
       if (length !== wantLength || actual !== expected) {
         // Bytes that fail verification: this parent is not to be trusted again, by anyone.
         this.log.warn({ piece: number, parent: parent.hostId, expected, actual }, "parent served a corrupt piece");
+        this.options.metrics?.pieceFailed("peer_corrupt");
+        span.setAttribute("d7y.piece.corrupt", true);
         this.session.send({
           case: "downloadPieceFailed",
           value: {
@@ -348,12 +362,14 @@ export class PeerExchange {
       this.costs.push(cost);
       if (this.costs.length > 64) this.costs.shift();
       await this.sink.storePiece(number, chunks, "remote_peer", parent.hostId, cost);
+      span.setAttribute("d7y.bytes", length);
       this.bytesFromPeers += length;
       this.lastProgress = Date.now();
       const flight = this.flights.get(number);
       if (flight) for (const other of flight.aborts) if (other !== abort) other.abort();
     } catch (error) {
       if (abort.signal.aborted || this.sink.isStored(number)) return;
+      this.options.metrics?.pieceFailed("peer_error");
       parent.failures++;
       this.session.send({
         case: "downloadPieceFailed",

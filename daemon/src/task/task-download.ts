@@ -1,16 +1,19 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { crc32 } from "node:zlib";
-import type { Logger } from "@d7y/observability";
+import { inSpan, type Logger, SpanKind, SpanStatusCode, tracerFor } from "@d7y/observability";
 import { MIN_PIECE_LENGTH, pieceCountFor, pieceLengthFor, pieceSpan } from "@d7y/proto";
 import { type HeaderMap, type HttpOrigin, readBody } from "../backend/http-origin.js";
 import { DaemonError, UpstreamResponseError } from "../errors.js";
+import type { DaemonMetrics } from "../metrics.js";
 import type { PeerSession } from "../scheduler/peer-session.js";
 import type { SchedulerClient } from "../scheduler/scheduler-client.js";
 import type { ContentStore, MetadataStore, PieceRecord, TaskRecord, TrafficType } from "../storage/index.js";
 import { PeerExchange, type PeerExchangeOptions, type PieceSink } from "./peer-exchange.js";
 
 /** What to download: the task id, where from, and what it must hash to. */
+const TRACER = tracerFor("daemon");
+
 export interface TaskSpec {
   id: string;
   url: string;
@@ -32,6 +35,8 @@ export interface TaskDownloadDeps {
   logger: Logger;
   concurrentPieces: number;
   pieceRetries: number;
+  /** Absent: nothing is counted (tests, --no-metrics). */
+  metrics?: DaemonMetrics;
 }
 
 /** Origin response headers worth replaying to clients of the cached content. */
@@ -130,8 +135,25 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     return this.stored[number] === true;
   }
 
-  /** Starts the download; never throws (failures settle `started`/`done`). */
-  async run(): Promise<void> {
+  /** Starts the download; never throws (failures settle `started`/`done`). Traced as one span. */
+  run(): Promise<void> {
+    return inSpan(
+      TRACER,
+      "download task",
+      { attributes: { "d7y.task.id": this.id, "http.url": this.spec.url } },
+      async (span) => {
+        await this.execute();
+        span.setAttributes({
+          "d7y.bytes.origin": this.originBytes,
+          "d7y.bytes.peer": this.peerBytes,
+          "d7y.content_length": this.record?.contentLength ?? 0,
+        });
+        if (this.failure) span.setStatus({ code: SpanStatusCode.ERROR, message: this.failure.message });
+      },
+    );
+  }
+
+  private async execute(): Promise<void> {
     const began = Date.now();
     const hashing = this.hashInOrder();
     hashing.catch(() => undefined);
@@ -146,6 +168,7 @@ export class TaskDownload extends EventEmitter implements PieceSink {
           logger: this.deps.logger,
           concurrentPieces: this.deps.concurrentPieces,
           ...this.deps.peers!,
+          metrics: this.deps.metrics,
         });
         const complete = await exchange.run(answer);
         this.peerBytes = exchange.bytesFromPeers;
@@ -193,7 +216,19 @@ export class TaskDownload extends EventEmitter implements PieceSink {
   }
 
   /** Registers with the task's scheduler (its fallback if it is down); undefined means "no scheduler". */
-  private async register() {
+  private register() {
+    if (!this.deps.scheduler?.enabled) return Promise.resolve(undefined);
+    return inSpan(TRACER, "scheduler register", { kind: SpanKind.CLIENT }, async (span) => {
+      const answer = await this.registerWithScheduler();
+      span.setAttributes({
+        "d7y.scheduler": this.session?.scheduler ?? "",
+        "d7y.answer": answer?.response.case ?? "none",
+      });
+      return answer;
+    });
+  }
+
+  private async registerWithScheduler() {
     const scheduler = this.deps.scheduler;
     if (!scheduler?.enabled) return undefined;
     const requestHeader: Record<string, string> = {};
@@ -511,7 +546,16 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     wake?.();
   }
 
-  private async fetchPiece(number: number, prefix?: Chunks): Promise<void> {
+  private fetchPiece(number: number, prefix?: Chunks): Promise<void> {
+    return inSpan(
+      TRACER,
+      "piece",
+      { kind: SpanKind.CLIENT, attributes: { "d7y.piece.number": number, "d7y.source": "origin" } },
+      () => this.fetchPieceFromOrigin(number, prefix),
+    );
+  }
+
+  private async fetchPieceFromOrigin(number: number, prefix?: Chunks): Promise<void> {
     const record = this.record!;
     const span = pieceSpan(number, record.contentLength, record.pieceLength);
     const start = span.offset + (prefix ? chunksLength(prefix) : 0);
@@ -539,6 +583,7 @@ export class TaskDownload extends EventEmitter implements PieceSink {
       await this.storePiece(number, bytes, "back_to_source", "", Date.now() - began);
     } catch (error) {
       if (this.failure) return;
+      this.deps.metrics?.pieceFailed("origin_error");
       const attempts = (this.retries.get(number) ?? 0) + 1;
       this.retries.set(number, attempts);
       if (error instanceof UpstreamResponseError || attempts > this.deps.pieceRetries) {
@@ -575,6 +620,7 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     await this.deps.metadata.putPiece(this.id, piece);
     if (this.failure) return;
     if (number >= this.hashedUpTo) this.buffers.set(number, bytes);
+    if (!this.stored[number]) this.deps.metrics?.pieceStored(trafficType, span.length, costMs);
     this.stored[number] = true;
     this.pieceRecords[number] = piece;
     for (const waiter of this.waiters.get(number) ?? []) waiter.resolve();

@@ -14,6 +14,7 @@ export interface TaskManagerDeps {
   pieceRetries: number;
   scheduler?: SchedulerClient;
   peers?: TaskDownloadDeps["peers"];
+  metrics?: TaskDownloadDeps["metrics"];
   /** Called after a task completes (the quota check hooks in here). */
   onTaskComplete?: (record: TaskRecord) => void;
 }
@@ -72,6 +73,11 @@ export class TaskManager {
   /** The in-flight download of a task, if any. */
   activeDownload(taskId: string): TaskDownload | undefined {
     return this.active.get(taskId);
+  }
+
+  /** Downloads in flight now. */
+  get downloadingCount(): number {
+    return this.active.size;
   }
 
   /** Marks a reader of a task for as long as it streams (eviction skips tasks being read). */

@@ -1,8 +1,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { closeServer, listen } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import { contextFromHeaders, inSpan, type Logger, SpanKind, tracerFor } from "@d7y/observability";
 import { pieceSpan } from "@d7y/proto";
+import type { DaemonMetrics } from "../metrics.js";
 import type { ContentStore, MetadataStore, PieceRecord, TaskRecord } from "../storage/index.js";
 import type { TaskManager } from "../task/task-manager.js";
 
@@ -23,6 +24,7 @@ export interface UploadServerDeps {
    */
   copiesPerPiece?: number;
   sharedPieceWindowMs?: number;
+  metrics?: DaemonMetrics;
 }
 
 /** One line of the piece-sync stream (newline-delimited JSON). */
@@ -31,6 +33,8 @@ export type SyncLine =
   | { type: "piece"; number: number; digest: string }
   | { type: "done" }
   | { type: "failed"; reason: string };
+
+const TRACER = tracerFor("daemon");
 
 const TASK_PATH = /^\/tasks\/([a-zA-Z0-9_-]{8,128})\/pieces(?:\/(\d{1,9}))?$/;
 
@@ -98,8 +102,27 @@ export class UploadServer {
       return;
     }
     const taskId = match[1]!;
-    if (match[2] === undefined) await this.sync(taskId, req, res);
-    else await this.piece(taskId, Number(match[2]), res);
+    // Joins the downloading child's trace (its traceparent header).
+    const parent = contextFromHeaders(req.headers);
+    if (match[2] === undefined) {
+      await inSpan(
+        TRACER,
+        "sync pieces",
+        { kind: SpanKind.SERVER, parent, attributes: { "d7y.task.id": taskId } },
+        () => this.sync(taskId, req, res),
+      );
+    } else {
+      const number = Number(match[2]);
+      await inSpan(
+        TRACER,
+        "upload piece",
+        { kind: SpanKind.SERVER, parent, attributes: { "d7y.task.id": taskId, "d7y.piece.number": number } },
+        async (span) => {
+          await this.piece(taskId, number, res);
+          span.setAttribute("http.status_code", res.statusCode);
+        },
+      );
+    }
   }
 
   /** Streams the task's metadata, then every stored piece, then new ones as they land, until done. */
@@ -184,6 +207,7 @@ export class UploadServer {
       });
       this.uploadedBytes += bytes.length;
       this.uploadCount++;
+      this.deps.metrics?.pieceUploaded(bytes.length);
     } finally {
       endRead();
       this.inFlight--;

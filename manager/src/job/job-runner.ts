@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import type { Logger } from "@d7y/observability";
+import { activeContext, type Context, inSpan, type Logger, tracerFor } from "@d7y/observability";
 import { ManagerError } from "../errors.js";
 import { PlatformNotFoundError } from "../oci/image-resolver.js";
 import { RegistryError } from "../oci/registry-error.js";
@@ -22,6 +22,8 @@ export interface JobRunnerDeps {
   logger: Logger;
   now: () => number;
 }
+
+const TRACER = tracerFor("manager");
 
 interface Running {
   /** The job as it is now, with its result so far. */
@@ -47,7 +49,7 @@ function isExpected(error: unknown): boolean {
  * preheat is idempotent: daemons keep what they downloaded) unless their timeout has passed.
  */
 export class JobRunner {
-  private readonly queue: Array<{ record: JobRecord; resumed: boolean }> = [];
+  private readonly queue: Array<{ record: JobRecord; resumed: boolean; trace?: Context }> = [];
   private readonly running = new Map<number, Running>();
   private stopping = false;
 
@@ -80,7 +82,8 @@ export class JobRunner {
 
   submit(record: JobRecord): void {
     if (this.stopping) throw new ManagerError("unavailable", "the manager is stopping");
-    this.queue.push({ record, resumed: false });
+    // The job's trace continues the request that created it, even when it starts later.
+    this.queue.push({ record, resumed: false, trace: activeContext() });
     this.pump();
   }
 
@@ -118,7 +121,16 @@ export class JobRunner {
       setMaxListeners(0, controller.signal);
       const running: Running = { record: entry.record, controller, done: Promise.resolve() };
       this.running.set(entry.record.id, running);
-      running.done = this.execute(running, entry.resumed)
+      running.done = inSpan(
+        TRACER,
+        "preheat job",
+        {
+          ...(entry.trace ? { parent: entry.trace } : {}),
+          attributes: { "d7y.job.id": entry.record.id, "d7y.job.resumed": entry.resumed },
+        },
+        (span) =>
+          this.execute(running, entry.resumed).finally(() => span.setAttribute("d7y.job.state", running.record.state)),
+      )
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error, jobId: entry.record.id }, "job bookkeeping failed"),
         )

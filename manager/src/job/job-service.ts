@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clusters } from "../cluster/clusters.js";
 import { invalid, notFound } from "../errors.js";
+import type { ManagerMetrics } from "../metrics.js";
 import type { ManagerDatabase } from "../storage/manager-database.js";
 import { idKey } from "../storage/record-table.js";
 import type { JobRecord, JobState, JobType } from "../storage/records.js";
@@ -26,6 +27,7 @@ export class JobService {
     private readonly clusters: Clusters,
     private readonly runner: JobRunner,
     private readonly now: () => number,
+    private readonly metrics?: Pick<ManagerMetrics, "jobCreated">,
   ) {}
 
   /** Validates a `POST /jobs` body, stores the job PENDING and queues it. */
@@ -53,6 +55,7 @@ export class JobService {
     };
     await this.db.jobs.put(idKey(job.id), job);
     this.runner.submit(job);
+    this.metrics?.jobCreated(job.type);
     return job;
   }
 

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
+import { traceHeaders } from "@d7y/observability";
 import { DownloadSchema } from "@d7y/proto/common/v1";
 import { DfdaemonService, DownloadRequestSchema } from "@d7y/proto/dfdaemon/v1";
 import { createRpcClient } from "@d7y/rpc";
@@ -49,7 +50,9 @@ export function createDfdaemonDownloader(): BlobDownloader {
       needBackToSource: false,
     });
     let finished = false;
-    for await (const response of client.download(create(DownloadRequestSchema, { download }), { signal })) {
+    // The seed's download joins the preheat job's trace.
+    const headers = traceHeaders();
+    for await (const response of client.download(create(DownloadRequestSchema, { download }), { signal, headers })) {
       if (response.response.case === "finished") finished = true;
     }
     if (!finished) throw new Error("the download stream ended before it finished");

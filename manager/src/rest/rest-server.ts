@@ -1,12 +1,14 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { closeServer, listen } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import { contextFromHeaders, inSpan, type Logger, SpanKind, tracerFor } from "@d7y/observability";
 import { httpStatusOf, ManagerError } from "../errors.js";
 import type { TokenService } from "../token/token-service.js";
 import { readJsonBody } from "./request-body.js";
 import type { Reply, Router } from "./router.js";
 import { authenticate } from "./token-auth.js";
+
+const TRACER = tracerFor("manager");
 
 export interface RestServerOptions {
   host: string;
@@ -98,10 +100,23 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   };
 
   const server = http.createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      logger.error({ err: error }, "answering a request failed");
-      res.destroy();
-    });
+    // One span per REST request; a preheat job created by it continues its trace.
+    void inSpan(
+      TRACER,
+      `${req.method} ${(req.url ?? "/").split("?")[0]}`,
+      {
+        kind: SpanKind.SERVER,
+        parent: contextFromHeaders(req.headers),
+        attributes: { "http.url": req.url ?? "", "http.method": req.method ?? "" },
+      },
+      async (span) => {
+        await handle(req, res).catch((error: unknown) => {
+          logger.error({ err: error }, "answering a request failed");
+          res.destroy();
+        });
+        span.setAttribute("http.status_code", res.statusCode);
+      },
+    );
   });
   // A body announced too large is refused before the client sends it (no 100 Continue).
   server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {

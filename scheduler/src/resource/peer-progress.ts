@@ -39,6 +39,7 @@ export class PeerProgress {
     const task = this.state.tasks.get(peer.taskId);
     if (!task) return;
     this.recordPiece(peer, task, piece, fromSource ? "source" : "peer");
+    this.state.metrics?.pieceReported(fromSource ? "back_to_source" : "remote_peer", piece.length);
     peer.updatedAt = this.state.now();
     this.state.changes.notify();
   }
@@ -73,6 +74,7 @@ export class PeerProgress {
     if (!failure.temporary && host) {
       host.corruptPieceCount++;
       state.suspectHosts.set(host.id, state.now() + state.options.badParentTtlMs);
+      state.metrics?.badParent();
       log.warn(
         { piece: failure.pieceNumber, until: state.suspectHosts.get(host.id) },
         "parent served bad bytes: suspect",

@@ -1,6 +1,7 @@
 import type { Logger } from "@d7y/observability";
 import type { SchedulerOptions } from "../config.js";
 import { invalid, SchedulerError } from "../errors.js";
+import type { SchedulerMetrics } from "../metrics.js";
 import { SeedCoordinator } from "../seed/seed-coordinator.js";
 import { createDfdaemonSeedTrigger, type SeedTrigger } from "../seed/seed-trigger.js";
 import { ChangeSignal } from "./change-signal.js";
@@ -34,6 +35,8 @@ export interface SchedulerStateDeps {
   seedTrigger?: SeedTrigger;
   /** Clock for expiry and TTLs (tests move it); waits use real time. */
   now?: () => number;
+  /** Absent: nothing is counted (tests, --no-metrics). */
+  metrics?: SchedulerMetrics;
 }
 
 /** Everything the scheduler knows, in memory: hosts, tasks, peers, suspects; and their lifecycle rules. */
@@ -48,6 +51,7 @@ export class SchedulerState {
   /** Applies what peers report on their streams. */
   readonly progress: PeerProgress;
   readonly logger: Logger;
+  readonly metrics: SchedulerMetrics | undefined;
   private readonly clock: () => number;
   private readonly stopping = new AbortController();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -57,6 +61,7 @@ export class SchedulerState {
     deps: SchedulerStateDeps,
   ) {
     this.logger = deps.logger;
+    this.metrics = deps.metrics;
     this.clock = deps.now ?? Date.now;
     this.progress = new PeerProgress(this);
     this.seeds = new SeedCoordinator(this, deps.seedTrigger ?? createDfdaemonSeedTrigger(), deps.logger);

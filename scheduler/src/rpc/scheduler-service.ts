@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "@d7y/observability";
+import { contextFromHeaders, contextWithSpan, inSpan, SpanKind, tracerFor } from "@d7y/observability";
 import {
   AnnounceHostResponseSchema,
   type AnnouncePeerResponse,
@@ -22,6 +23,8 @@ export interface SchedulerServiceDeps {
 }
 
 /** Connect routes of d7y.scheduler.v1.SchedulerService. Handlers are thin: errors map to codes here. */
+const TRACER = tracerFor("scheduler");
+
 export function schedulerRoutes(deps: SchedulerServiceDeps) {
   const { state } = deps;
   const logger = deps.logger.child({ component: "rpc" });
@@ -41,16 +44,41 @@ export function schedulerRoutes(deps: SchedulerServiceDeps) {
         const session = new PeerSession(state, scheduler, logger);
         const responses = new ResponseQueue<AnnouncePeerResponse>();
         // Requests are applied in order by this loop; answers go out through the queue as they are ready.
+        // The stream joins the peer's trace (the daemon sends its traceparent): each scheduling
+        // decision is a child span of the pull that asked for it.
+        const streamSpan = TRACER.startSpan(
+          "AnnouncePeer",
+          { kind: SpanKind.SERVER },
+          contextFromHeaders(context.requestHeader),
+        );
+        const streamContext = contextWithSpan(contextFromHeaders(context.requestHeader), streamSpan);
         void (async () => {
           try {
             for await (const request of requests) {
-              const response = await session.handle(request, context.signal);
+              const kind = request.request.case;
+              const response =
+                kind === "registerPeer" || kind === "reschedulePeer"
+                  ? await inSpan(
+                      TRACER,
+                      `schedule ${kind}`,
+                      {
+                        parent: streamContext,
+                        attributes: { "d7y.task.id": request.taskId, "d7y.peer.id": request.peerId },
+                      },
+                      async (span) => {
+                        const answer = await session.handle(request, context.signal);
+                        span.setAttribute("d7y.answer", answer?.response.case ?? "none");
+                        return answer;
+                      },
+                    )
+                  : await session.handle(request, context.signal);
               if (response) responses.push(response);
             }
             responses.end();
           } catch (error) {
             responses.fail(edge(error, "AnnouncePeer"));
           } finally {
+            streamSpan.end();
             try {
               session.close();
             } catch (error) {

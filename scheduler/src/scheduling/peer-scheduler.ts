@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "@d7y/observability";
+import type { DecisionLabel } from "../metrics.js";
 import { pause } from "../resource/change-signal.js";
 import type { Peer } from "../resource/peer.js";
 import type { SchedulerState } from "../resource/scheduler-state.js";
@@ -17,6 +18,12 @@ export const SEED_POLL_MS = 50;
 /** Upper bound on wake-ups in one seed wait (changes can be frequent: every piece is one). */
 const MAX_SEED_WAKEUPS = 100_000;
 
+const DECISION_LABELS: Record<ScheduleDecision["kind"], DecisionLabel> = {
+  normal: "parents",
+  back_to_source: "back_to_source",
+  empty: "empty",
+};
+
 /**
  * Answers "where do I download from": parents, the origin, or nothing to do. Every wait is bounded
  * and every path ends in an answer: a pull never fails because of the scheduler.
@@ -28,7 +35,11 @@ export class PeerScheduler {
   ) {}
 
   /** The answer to a register_peer. */
-  async register(peer: Peer, signal: AbortSignal): Promise<ScheduleDecision> {
+  register(peer: Peer, signal: AbortSignal): Promise<ScheduleDecision> {
+    return this.counted(() => this.decideRegister(peer, signal));
+  }
+
+  private async decideRegister(peer: Peer, signal: AbortSignal): Promise<ScheduleDecision> {
     const task = this.state.tasks.get(peer.taskId);
     if (!task) return this.backToSource(peer, "task is no longer known");
     if (task.pieceCount && task.pieceCount > 0 && peer.finishedPieces.size >= task.pieceCount) {
@@ -51,7 +62,7 @@ export class PeerScheduler {
       }
       return Promise.resolve(this.offer(peer, parents));
     }
-    return this.schedule(peer, signal);
+    return this.counted(() => this.schedule(peer, signal));
   }
 
   /** The best parents for the peer now (filtered and scored), without recording anything. */
@@ -121,6 +132,17 @@ export class PeerScheduler {
     this.state.progress.grantBackToSource(peer);
     this.log(peer).debug({ reason }, "back to source");
     return { kind: "back_to_source", reason };
+  }
+
+  /** Counts an answer and how long it took (the periodic "more parents" refreshes are not counted). */
+  private async counted(decide: () => Promise<ScheduleDecision>): Promise<ScheduleDecision> {
+    const metrics = this.state.metrics;
+    if (!metrics) return decide();
+    const began = performance.now();
+    const decision = await decide();
+    const parents = decision.kind === "normal" ? decision.parents.length : 0;
+    metrics.scheduled(DECISION_LABELS[decision.kind], parents, (performance.now() - began) / 1000);
+    return decision;
   }
 
   private log(peer: Peer): Logger {

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { traceHeaders } from "@d7y/observability";
 import { DownloadSchema } from "@d7y/proto/common/v1";
 import { DfdaemonService, DownloadRequestSchema } from "@d7y/proto/dfdaemon/v1";
 import { createRpcClient } from "@d7y/rpc";
@@ -44,7 +45,9 @@ export function createDfdaemonSeedTrigger(): SeedTrigger {
       needBackToSource: true,
     });
     const result: SeedTriggerResult = { fromCache: false, contentLength: 0, pieceLength: 0, pieceCount: 0 };
-    for await (const response of client.download(create(DownloadRequestSchema, { download }), { signal })) {
+    // The seed's download joins the trace of the pull that triggered it.
+    const headers = traceHeaders();
+    for await (const response of client.download(create(DownloadRequestSchema, { download }), { signal, headers })) {
       if (response.response.case === "started") {
         const started = response.response.value;
         result.fromCache = started.fromCache;

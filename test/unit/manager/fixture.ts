@@ -87,6 +87,8 @@ export async function startTestManager(
     port: 0,
     rpcHost: "127.0.0.1",
     rpcPort: 0,
+    metricsHost: "127.0.0.1",
+    metricsPort: 0,
     dataDir,
     logLevel: "silent",
     ...options.config,

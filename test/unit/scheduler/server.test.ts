@@ -20,7 +20,12 @@ describe("scheduler server", () => {
   afterEach(() => scheduler?.stop());
 
   it("serves gRPC on its port and stops cleanly", async () => {
-    const config = validateConfig(schedulerConfigSchema, { host: "127.0.0.1", port: 0 });
+    const config = validateConfig(schedulerConfigSchema, {
+      host: "127.0.0.1",
+      port: 0,
+      metricsHost: "127.0.0.1",
+      metricsPort: 0,
+    });
     scheduler = await startScheduler(config, { logger: createSilentLogger() });
     assert.ok(scheduler.port > 0);
     assert.equal(scheduler.url, `http://127.0.0.1:${scheduler.port}`);

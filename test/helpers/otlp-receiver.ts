@@ -1,0 +1,102 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One span as received over OTLP/HTTP JSON, flattened. */
+export interface ReceivedSpan {
+  service: string;
+  /** service.instance.id: the pid of the process that sent it. */
+  instance: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  attributes: Record<string, string | number | boolean>;
+}
+
+export interface OtlpReceiver {
+  /** The traces endpoint to give components: http://127.0.0.1:PORT/v1/traces */
+  readonly endpoint: string;
+  readonly spans: ReceivedSpan[];
+  /** Spans whose attribute key equals value (e.g. http.url). */
+  find(key: string, value: string | number | boolean): ReceivedSpan[];
+  trace(traceId: string): ReceivedSpan[];
+  close(): Promise<void>;
+}
+
+type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+type KeyValue = { key: string; value: AnyValue };
+
+function value(v: AnyValue): string | number | boolean {
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return Number(v.intValue);
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  return "";
+}
+
+function attributes(list: KeyValue[] | undefined): Record<string, string | number | boolean> {
+  return Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
+}
+
+/** An in-process OTLP/HTTP JSON trace receiver on loopback (what Jaeger's collector would receive). */
+export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+  const spans: ReceivedSpan[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      if (req.method !== "POST" || req.url !== "/v1/traces") {
+        res.writeHead(404).end();
+        return;
+      }
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+          resourceSpans?: Array<{
+            resource?: { attributes?: KeyValue[] };
+            scopeSpans?: Array<{
+              spans?: Array<{
+                traceId: string;
+                spanId: string;
+                parentSpanId?: string;
+                name: string;
+                attributes?: KeyValue[];
+              }>;
+            }>;
+          }>;
+        };
+        for (const resourceSpans of body.resourceSpans ?? []) {
+          const resource = attributes(resourceSpans.resource?.attributes);
+          for (const scope of resourceSpans.scopeSpans ?? []) {
+            for (const span of scope.spans ?? []) {
+              spans.push({
+                service: String(resource["service.name"] ?? ""),
+                instance: String(resource["service.instance.id"] ?? ""),
+                traceId: span.traceId,
+                spanId: span.spanId,
+                parentSpanId: span.parentSpanId ?? "",
+                name: span.name,
+                attributes: attributes(span.attributes),
+              });
+            }
+          }
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      } catch {
+        res.writeHead(400).end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}/v1/traces`,
+    spans,
+    find: (key, wanted) => spans.filter((span) => span.attributes[key] === wanted),
+    trace: (traceId) => spans.filter((span) => span.traceId === traceId),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
