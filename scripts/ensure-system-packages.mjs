@@ -11,6 +11,7 @@ const NEEDED = [
   ["/usr/bin/htpasswd", "apache2-utils"],
   ["/usr/sbin/ip", "iproute2"],
   ["/usr/bin/prometheus", "prometheus"],
+  ["/usr/bin/curl", "curl"],
 ];
 
 const missing = [...new Set(NEEDED.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
