@@ -1,4 +1,4 @@
-import { parseByteSize, parseDuration } from "@d7y/config";
+import { byteSizeSchema, durationSchema } from "@d7y/config";
 import { z } from "zod";
 
 /** Every default of the daemon lives here, named. */
@@ -36,23 +36,8 @@ export const DEFAULTS = {
   metricsEnable: true,
 } as const;
 
-const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  try {
-    return parseByteSize(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+const byteSize = byteSizeSchema();
+const duration = durationSchema();
 
 const registryUrl = z.string().transform((value, ctx) => {
   try {

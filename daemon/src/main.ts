@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions } from "@d7y/config";
-import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger, startTelemetry } from "@d7y/observability";
+import { exitOnError } from "@d7y/lifecycle";
+import { runService } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, daemonConfigSchema } from "./config.js";
 import { writeHostsToml } from "./containerd/hosts-toml.js";
@@ -153,21 +153,12 @@ take units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(daemonConfigSchema, options, FLAG_PATHS);
-    const logger = createLogger({ name: "d7y-daemon", level: config.logLevel });
-    const telemetry = startTelemetry({
-      endpoint: config.tracing.endpoint,
-      serviceName: "d7y-daemon",
-      sampleRatio: config.tracing.sampleRatio,
+    await runService({
+      name: "d7y-daemon",
+      logLevel: config.logLevel,
+      tracing: { endpoint: config.tracing.endpoint, sampleRatio: config.tracing.sampleRatio },
       attributes: { "d7y.seed": config.seed },
-    });
-    const daemon = await startDaemon(config, { logger });
-    const stop = async () => {
-      await daemon.stop();
-      await telemetry.shutdown();
-    };
-    stopOnSignals({ start: async () => undefined, stop }, (code) => {
-      logger.flush();
-      process.exit(code);
+      start: (logger) => startDaemon(config, { logger }),
     });
   });
 

@@ -1,4 +1,4 @@
-import { parseByteSize, parseDuration } from "@d7y/config";
+import { byteSizeSchema, durationSchema } from "@d7y/config";
 import { z } from "zod";
 
 /** Every default of the manager lives here, named. Durations are milliseconds. */
@@ -66,37 +66,8 @@ export const PAGINATION = { page: 1, perPage: 10, maxPerPage: 1000 } as const;
 /** Default scopes of a personal access token. */
 export const TOKEN_SCOPES = ["job", "cluster"] as const;
 
-const durationMs = (min: number, max: number) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(value);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: (error as Error).message });
-      return z.NEVER;
-    }
-    if (ms < min || ms > max) {
-      ctx.addIssue({ code: "custom", message: `must be between ${min}ms and ${max}ms, got ${ms}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const byteSize = (min: number, max: number) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    let bytes: number;
-    try {
-      bytes = parseByteSize(value);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: (error as Error).message });
-      return z.NEVER;
-    }
-    if (bytes < min || bytes > max) {
-      ctx.addIssue({ code: "custom", message: `must be between ${min} and ${max} bytes, got ${bytes}` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+const durationMs = durationSchema;
+const byteSize = byteSizeSchema;
 
 /** "a,b" from a flag, or a YAML list. */
 const hostList = z

@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions, parseDuration } from "@d7y/config";
-import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger, startTelemetry } from "@d7y/observability";
+import { exitOnError } from "@d7y/lifecycle";
+import { runService } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, managerConfigSchema } from "./config.js";
 import { ManagerError } from "./errors.js";
@@ -92,20 +92,11 @@ Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(managerConfigSchema, options, FLAG_PATHS);
-    const logger = createLogger({ name: "d7y-manager", level: config.logLevel });
-    const telemetry = startTelemetry({
-      endpoint: config.tracingEndpoint,
-      serviceName: "d7y-manager",
-      sampleRatio: config.tracingSampleRatio,
-    });
-    const manager = await startManager(config, { logger });
-    const stop = async () => {
-      await manager.stop();
-      await telemetry.shutdown();
-    };
-    stopOnSignals({ start: async () => undefined, stop }, (code) => {
-      logger.flush();
-      process.exit(code);
+    await runService({
+      name: "d7y-manager",
+      logLevel: config.logLevel,
+      tracing: { endpoint: config.tracingEndpoint, sampleRatio: config.tracingSampleRatio },
+      start: (logger) => startManager(config, { logger }),
     });
   });
 

@@ -1,4 +1,4 @@
-import { parseDuration } from "@d7y/config";
+import { durationSchema } from "@d7y/config";
 import { z } from "zod";
 
 /** Every default of the scheduler lives here, named. Durations are milliseconds. */
@@ -35,21 +35,7 @@ export const DEFAULTS = {
   metricsEnable: true,
 } as const;
 
-const durationMs = (min: number, max: number) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(value);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: (error as Error).message });
-      return z.NEVER;
-    }
-    if (ms < min || ms > max) {
-      ctx.addIssue({ code: "custom", message: `must be between ${min}ms and ${max}ms, got ${ms}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const durationMs = durationSchema;
 
 const HOUR = 3_600_000;
 

@@ -1,6 +1,6 @@
 import { ConfigError, configFromOptions } from "@d7y/config";
-import { exitOnError, stopOnSignals } from "@d7y/lifecycle";
-import { createLogger, startTelemetry } from "@d7y/observability";
+import { exitOnError } from "@d7y/lifecycle";
+import { runService } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, schedulerConfigSchema } from "./config.js";
 import { startScheduler } from "./scheduler.js";
@@ -104,20 +104,11 @@ Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(schedulerConfigSchema, options, FLAG_PATHS);
-    const logger = createLogger({ name: "d7y-scheduler", level: config.logLevel });
-    const telemetry = startTelemetry({
-      endpoint: config.tracingEndpoint,
-      serviceName: "d7y-scheduler",
-      sampleRatio: config.tracingSampleRatio,
-    });
-    const scheduler = await startScheduler(config, { logger });
-    const stop = async () => {
-      await scheduler.stop();
-      await telemetry.shutdown();
-    };
-    stopOnSignals({ start: async () => undefined, stop }, (code) => {
-      logger.flush();
-      process.exit(code);
+    await runService({
+      name: "d7y-scheduler",
+      logLevel: config.logLevel,
+      tracing: { endpoint: config.tracingEndpoint, sampleRatio: config.tracingSampleRatio },
+      start: (logger) => startScheduler(config, { logger }),
     });
   });
 

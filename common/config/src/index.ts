@@ -1,2 +1,3 @@
 export { ConfigError, configFromOptions, mergeLayers, readYamlFile, setPath, validateConfig } from "./load.js";
+export { byteSizeSchema, durationSchema } from "./schemas.js";
 export { formatBytes, parseByteSize, parseDuration } from "./units.js";

@@ -14,6 +14,7 @@ export {
   type MetricsServerOptions,
   startMetricsServer,
 } from "./metrics-server.js";
+export { runService, type ServiceOptions } from "./service.js";
 export {
   type Attributes,
   activeContext,
