@@ -11,7 +11,7 @@ import { createDaemonMetrics, type DaemonMetrics } from "./metrics.js";
 import { MirrorServer } from "./proxy/mirror-server.js";
 import { UpstreamResolver } from "./proxy/upstream.js";
 import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
-import { type HostIdentity, SchedulerClient } from "./scheduler/scheduler-client.js";
+import { type HostIdentity, MAX_ANNOUNCED_TASKS, SchedulerClient } from "./scheduler/scheduler-client.js";
 import { ContentStore, MetadataStore } from "./storage/index.js";
 import { TaskManager } from "./task/task-manager.js";
 import { UploadServer } from "./upload/upload-server.js";
@@ -93,7 +93,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
       (await metadata.listTasks())
         .filter((task) => task.status === "succeeded")
         .sort((a, b) => b.accessedAt - a.accessedAt)
-        .slice(0, 1000)
+        .slice(0, MAX_ANNOUNCED_TASKS)
         .map((task) => ({
           taskId: task.id,
           url: task.url,

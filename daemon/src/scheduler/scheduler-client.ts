@@ -33,6 +33,9 @@ export interface SchedulerClientOptions {
   diskQuota: number;
 }
 
+/** Complete tasks announced at most (the most recently used); beyond it the list is not the full set. */
+export const MAX_ANNOUNCED_TASKS = 1000;
+
 /** How long a scheduler that refused a connection is skipped for new tasks. */
 const DOWN_FOR_MS = 5_000;
 
@@ -106,14 +109,16 @@ export class SchedulerClient {
       diskUsedBytes: BigInt(this.options.diskUsed()),
       diskQuotaBytes: BigInt(this.options.diskQuota),
     });
-    const all = await this.options.completeTasks().catch(() => []);
+    const all = await this.options.completeTasks().catch(() => undefined);
+    // Without the full list (failed to read it, or more than the announce carries), nothing is dropped.
+    const truncated = all === undefined || all.length >= MAX_ANNOUNCED_TASKS;
     await Promise.all(
       [...this.clients].map(async ([address, client]) => {
         // Each scheduler hears only of the tasks it owns (the first live one on the task's ring walk).
-        const tasks = all.filter((task) => this.schedulersFor(task.taskId)[0] === address);
+        const tasks = (all ?? []).filter((task) => this.schedulersFor(task.taskId)[0] === address);
         try {
           await client.announceHost(
-            { host, intervalMs: BigInt(this.options.announceIntervalMs), tasks },
+            { host, intervalMs: BigInt(this.options.announceIntervalMs), tasks, tasksComplete: !truncated },
             { timeoutMs: 5000 },
           );
           this.downUntil.delete(address);

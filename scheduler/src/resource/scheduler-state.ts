@@ -99,7 +99,7 @@ export class SchedulerState {
   // Hosts
 
   /** Upserts a host and adopts the complete tasks it lists as Succeeded peers. */
-  announceHost(spec: HostSpec, intervalMs: number, tasks: HostTaskSpec[]): Host {
+  announceHost(spec: HostSpec, intervalMs: number, tasks: HostTaskSpec[], tasksComplete = false): Host {
     const now = this.now();
     const ttlMs = Math.max(3 * intervalMs, this.options.hostTtlMinMs);
     let host = this.hosts.get(spec.id);
@@ -113,8 +113,25 @@ export class SchedulerState {
       this.logger.info({ hostId: spec.id, type: spec.type, ip: spec.ip }, "host joined");
     }
     for (const task of tasks) this.adoptCompleteTask(host, task);
+    if (tasksComplete) this.dropUnlistedTasks(host, tasks, intervalMs);
     this.changes.notify();
     return host;
+  }
+
+  /**
+   * The host listed every complete task it holds: its succeeded peers of tasks not in the list were
+   * evicted or deleted there, so they must not be offered as parents any more. Peers that finished
+   * within the last interval are kept (the list may have been made just before they finished).
+   */
+  private dropUnlistedTasks(host: Host, tasks: HostTaskSpec[], intervalMs: number): void {
+    const listed = new Set(tasks.map((task) => task.taskId));
+    const now = this.now();
+    for (const peerId of [...host.peers]) {
+      const peer = this.peers.get(peerId);
+      if (!peer || peer.state !== "succeeded" || listed.has(peer.taskId)) continue;
+      if (now - peer.updatedAt < intervalMs) continue;
+      this.removePeer(peer, "the host no longer holds the task");
+    }
   }
 
   leaveHost(hostId: string, reason = "left"): boolean {

@@ -91,7 +91,12 @@ export function schedulerRoutes(deps: SchedulerServiceDeps) {
       async announceHost(request) {
         try {
           const spec = parseHost(request.host);
-          state.announceHost(spec, parseIntervalMs(request.intervalMs), parseHostTasks(request.tasks));
+          state.announceHost(
+            spec,
+            parseIntervalMs(request.intervalMs),
+            parseHostTasks(request.tasks),
+            request.tasksComplete,
+          );
           return create(AnnounceHostResponseSchema, {});
         } catch (error) {
           throw edge(error, "AnnounceHost");

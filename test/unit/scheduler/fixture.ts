@@ -64,6 +64,8 @@ export interface HostOptions {
   uploadInFlight?: number;
   intervalMs?: number;
   tasks?: MessageInitShape<typeof HostTaskSchema>[];
+  /** The tasks are the host's full list (finished peers of other tasks are dropped). */
+  tasksComplete?: boolean;
 }
 
 export async function announceHost(client: SchedulerClient, id: string, options: HostOptions = {}): Promise<void> {
@@ -83,6 +85,7 @@ export async function announceHost(client: SchedulerClient, id: string, options:
     }),
     intervalMs: BigInt(options.intervalMs ?? 0),
     tasks: options.tasks ?? [],
+    tasksComplete: options.tasksComplete ?? false,
   });
 }
 

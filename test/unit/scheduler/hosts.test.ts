@@ -44,6 +44,22 @@ describe("scheduler hosts", () => {
     ]);
   });
 
+  it("drops a host's finished peers of tasks its full list no longer has (evicted there)", async () => {
+    harness = createHarness();
+    const other = { ...hostTask, taskId: "task-2" };
+    await announceHost(harness.client, "host-a", { tasks: [hostTask, other], intervalMs: 1000 });
+    assert.equal(harness.state.peers.size, 2);
+    // A partial list drops nothing.
+    await announceHost(harness.client, "host-a", { tasks: [hostTask], intervalMs: 1000 });
+    assert.equal(harness.state.peers.size, 2);
+    // The full list drops task-2's peer, once it is older than one interval.
+    await announceHost(harness.client, "host-a", { tasks: [hostTask], intervalMs: 1000, tasksComplete: true });
+    assert.equal(harness.state.peers.size, 2, "a peer that just finished is kept");
+    harness.clock.now += 1500;
+    await announceHost(harness.client, "host-a", { tasks: [hostTask], intervalMs: 1000, tasksComplete: true });
+    assert.deepEqual([...harness.state.peers.keys()], [`host-a-${TASK}`]);
+  });
+
   it("expires hosts not announced for max(3 x interval, hostTtlMin), and their peers leave", async () => {
     harness = createHarness({ hostTtlMinMs: 1_000, taskTtlMs: 5_000 });
     await announceHost(harness.client, "host-a", { intervalMs: 2_000, tasks: [hostTask] });
