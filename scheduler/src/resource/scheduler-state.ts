@@ -128,7 +128,7 @@ export class SchedulerState {
     const now = this.now();
     for (const peerId of [...host.peers]) {
       const peer = this.peers.get(peerId);
-      if (!peer || peer.state !== "succeeded" || listed.has(peer.taskId)) continue;
+      if (peer?.state !== "succeeded" || listed.has(peer.taskId)) continue;
       if (now - peer.updatedAt < intervalMs) continue;
       this.removePeer(peer, "the host no longer holds the task");
     }
