@@ -12,6 +12,7 @@ const NEEDED = [
   ["/usr/sbin/ip", "iproute2"],
   ["/usr/bin/prometheus", "prometheus"],
   ["/usr/bin/curl", "curl"],
+  ["/usr/bin/tmux", "tmux"],
 ];
 
 const missing = [...new Set(NEEDED.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];

@@ -1,6 +1,8 @@
 import { Command, Errors, Flags } from "@oclif/core";
 import { UserError } from "./services/errors.js";
 import { ManagerClient } from "./services/manager-client.js";
+import { tunnelToManager } from "./services/manager-connection.js";
+import type { Tunnel } from "./services/port-forward-tunnel.js";
 import { OUTPUT_FORMATS, type OutputFormat } from "./ui/table.js";
 
 /** `-o/--output`: on every command that lists something. */
@@ -34,12 +36,35 @@ export abstract class D7yCommand extends Command {
     namespace: Flags.string({ char: "n", description: "namespace of the d7y chart", helpGroup: "CONNECTION" }),
   };
 
-  /** The manager client for these flags. Finding the manager through a kubeconfig is not built yet. */
+  /** The port-forward to the manager opened by connectManager, closed when the command ends. */
+  private tunnel: Tunnel | undefined;
+
+  /** The manager client for `--manager` only (sync); connectManager also finds it through a kubeconfig. */
   protected managerClient(flags: ConnectionFlags): ManagerClient {
-    if (!flags.manager) {
-      throw new UserError("connecting through a kubeconfig is not supported yet: pass --manager URL");
-    }
+    if (!flags.manager) throw new UserError("no --manager URL: pass --manager or use connectManager");
     return new ManagerClient(flags.manager);
+  }
+
+  /**
+   * The manager client: `--manager` (or D7Y_MANAGER), else through the kubeconfig (--kubeconfig, $KUBECONFIG,
+   * ~/.kube/config; --context; -n, default d7y): its manager Service, port-forwarded to a ready pod.
+   */
+  protected async connectManager(flags: ConnectionFlags): Promise<ManagerClient> {
+    if (flags.manager) return new ManagerClient(flags.manager);
+    this.tunnel ??= await tunnelToManager({
+      kubeconfig: flags.kubeconfig,
+      kubeconfigEnv: process.env.KUBECONFIG,
+      context: flags.context,
+      namespace: flags.namespace,
+    });
+    return new ManagerClient(this.tunnel.url);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    const tunnel = this.tunnel;
+    this.tunnel = undefined;
+    await tunnel?.close();
+    return super.finally(err);
   }
 
   /** Writes `text` to stdout as is. */

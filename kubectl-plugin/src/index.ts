@@ -16,6 +16,20 @@ export {
   type SchedulerRecord,
   type SeedPeerRecord,
 } from "./services/manager-client.js";
+export { managerRpcUrl, type StatsEvent, watchClusterStats } from "./top/stats-stream.js";
+export {
+  nextSortKey,
+  SORT_KEYS,
+  type SortKey,
+  type TopHost,
+  type TopSnapshot,
+  type TopTask,
+  topSnapshot,
+  visibleHosts,
+  visibleTasks,
+} from "./top/top-model.js";
 export { JobProgress, type PreheatItem, PreheatProgress, type PreheatProgressProps } from "./ui/preheat-progress.js";
-export { type LiveView, mountLive, renderFrame } from "./ui/render.js";
+export { type FullScreenView, type LiveView, mountFullScreen, mountLive, renderFrame } from "./ui/render.js";
 export { formatBytes, formatOutput, formatTable, type OutputFormat, shortDigest } from "./ui/table.js";
+export { TopApp, type TopAppProps } from "./ui/top-app.js";
+export { TopView, type TopViewProps } from "./ui/top-view.js";

@@ -15,6 +15,7 @@ import { addClusterRoutes } from "./rest/cluster-routes.js";
 import { addJobRoutes } from "./rest/job-routes.js";
 import { type RestServer, startRestServer } from "./rest/rest-server.js";
 import { Router } from "./rest/router.js";
+import { addTaskRoutes } from "./rest/task-routes.js";
 import { addTokenRoutes } from "./rest/token-routes.js";
 import { managerRoutes } from "./rpc/manager-service.js";
 import { ManagerDatabase } from "./storage/manager-database.js";
@@ -64,6 +65,7 @@ export function managerRouter(deps: {
   addClusterRoutes(router, "/api/v1", deps, false);
   addClusterRoutes(router, "/oapi/v1", deps, true);
   addTokenRoutes(router, "/api/v1", deps.tokens);
+  addTaskRoutes(router, "/api/v1", { instances: deps.instances });
   return router;
 }
 

@@ -176,13 +176,10 @@ describe("kubectl d7y against a real cluster", function () {
     }
   });
 
-  it("kubeconfig flags without --manager: one clear line", async () => {
-    const result = await d7y(["jobs", "list", "-n", "d7y-system"], { D7Y_MANAGER: "" });
+  it("no --manager and no kubeconfig: one clear line", async () => {
+    const result = await d7y(["jobs", "list", "-n", "d7y-system"], { D7Y_MANAGER: "", KUBECONFIG: "", HOME: pathDir });
     assert.equal(result.code, 2);
-    assert.equal(
-      oneStderrLine(result),
-      "error: connecting through a kubeconfig is not supported yet: pass --manager URL",
-    );
+    assert.equal(oneStderrLine(result), "error: no kubeconfig found: pass --kubeconfig or --manager");
   });
 
   it("kubectl plugin list finds kubectl-d7y on PATH, and `kubectl d7y --help` works", async () => {

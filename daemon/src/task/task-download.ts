@@ -86,6 +86,7 @@ export class TaskDownload extends EventEmitter implements PieceSink {
   /** Bytes fetched from parents by this download. */
   peerBytes = 0;
   private session?: PeerSession;
+  private readonly storing = new Set<Promise<void>>();
   private usedOrigin = false;
 
   private stored: boolean[] = [];
@@ -325,7 +326,8 @@ export class TaskDownload extends EventEmitter implements PieceSink {
 
   /** Resolves when piece `number` is stored and verified; rejects if the download fails. */
   waitPiece(number: number): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    // Failed: answer once the cleanup is done (done rejects then).
+    if (this.failure) return this.done.then(() => undefined);
     if (this.stored[number]) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(number) ?? [];
@@ -596,7 +598,14 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     }
   }
 
-  async storePiece(
+  /** Stores a verified piece (tracked, so a failure can wait for writes in flight). */
+  storePiece(number: number, bytes: Chunks, trafficType: TrafficType, parentId: string, costMs: number): Promise<void> {
+    const storing = this.writePiece(number, bytes, trafficType, parentId, costMs);
+    this.storing.add(storing);
+    return storing.finally(() => this.storing.delete(storing));
+  }
+
+  private async writePiece(
     number: number,
     bytes: Chunks,
     trafficType: TrafficType,
@@ -665,10 +674,9 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     this.failure = error;
     this.abort.abort();
     this.buffers.clear();
-    for (const list of this.waiters.values()) for (const waiter of list) waiter.reject(error);
-    this.waiters.clear();
     this.wake();
-    this.rejectStarted(error);
+    // Pieces being written finish first, so that nothing is stored after the cleanup below.
+    await Promise.allSettled([...this.storing]);
     try {
       if (error instanceof DigestMismatchError || !this.record) {
         // Nothing of a blob that does not match its digest is kept.
@@ -684,6 +692,10 @@ export class TaskDownload extends EventEmitter implements PieceSink {
       this.log.error({ err: cleanup }, "cleanup after a failed download failed");
     }
     this.log.warn({ url: this.spec.url, err: error.message }, "task failed");
+    // Readers learn of the failure only once the cleanup is done (a mismatched blob is gone by then).
+    for (const list of this.waiters.values()) for (const waiter of list) waiter.reject(error);
+    this.waiters.clear();
+    this.rejectStarted(error);
     this.rejectDone(error);
   }
 }

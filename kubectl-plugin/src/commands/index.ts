@@ -3,6 +3,8 @@ import JobsList from "./jobs/list.js";
 import PeersList from "./peers/list.js";
 import Preheat from "./preheat.js";
 import Status from "./status.js";
+import TaskGet from "./task/get.js";
+import Top from "./top.js";
 
 /** oclif's explicit command discovery (package.json "oclif.commands"): ids use ":" between topic and command. */
 export const COMMANDS = {
@@ -11,4 +13,6 @@ export const COMMANDS = {
   "jobs:get": JobsGet,
   "peers:list": PeersList,
   status: Status,
+  top: Top,
+  "task:get": TaskGet,
 };

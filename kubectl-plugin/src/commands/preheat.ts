@@ -53,7 +53,7 @@ export default class Preheat extends D7yCommand {
     const urls = images.map((image) => manifestUrl(parseImageReference(image, { plainHttp: flags["plain-http"] })));
     const timeoutMs = flags.timeout === undefined ? DEFAULT_JOB_TIMEOUT_MS : parseDuration(flags.timeout, "--timeout");
     const password = flags["password-stdin"] ? await readPassword() : undefined;
-    const client = this.managerClient(flags);
+    const client = await this.connectManager(flags);
 
     const items: PreheatItem[] = [];
     for (const [i, url] of urls.entries()) {

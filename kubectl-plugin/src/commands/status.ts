@@ -9,7 +9,7 @@ export default class Status extends D7yCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
-    const client = this.managerClient(flags);
+    const client = await this.connectManager(flags);
     const healthy = await client.healthy();
     const [schedulers, seeds] = await Promise.all([client.listSchedulers(), client.listSeedPeers()]);
     const status = {

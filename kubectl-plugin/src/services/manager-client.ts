@@ -1,5 +1,6 @@
 import { type Dispatcher, request, errors as undiciErrors } from "undici";
 import { ManagerHttpError, ManagerUnreachableError, UserError } from "./errors.js";
+import type { TaskView } from "./task-view.js";
 
 export type JobState = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE";
 export type PreheatScope = "single_seed_peer" | "all_seed_peers" | "all_peers";
@@ -140,6 +141,18 @@ export class ManagerClient {
 
   async listSeedPeers(): Promise<SeedPeerRecord[]> {
     return (await this.json("GET", `/api/v1/seed-peers?page=1&per_page=${MAX_PER_PAGE}`)) as SeedPeerRecord[];
+  }
+
+  /** A task (blob digest `sha256:<hex>`) as the active schedulers know it. */
+  async getTask(digest: string): Promise<TaskView> {
+    try {
+      return (await this.json("GET", `/api/v1/tasks/${encodeURIComponent(digest)}`)) as TaskView;
+    } catch (error) {
+      if (error instanceof ManagerHttpError && error.status === 404) {
+        throw new UserError(`no scheduler knows task ${digest}`);
+      }
+      throw error;
+    }
   }
 
   private async json(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {

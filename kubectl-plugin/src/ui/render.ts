@@ -40,3 +40,30 @@ export function mountLive(stdout: NodeJS.WriteStream = process.stdout): LiveView
 export function renderFrame(node: ReactElement, columns = 120): string {
   return renderToString(node, { columns }).trimEnd();
 }
+
+/** A full-screen interactive view (`top`): drawn on the terminal's alternate screen, restored on close. */
+export interface FullScreenView {
+  update(node: ReactElement): void;
+  close(): Promise<void>;
+}
+
+const ENTER_ALTERNATE_SCREEN = "\u001b[?1049h\u001b[H";
+const LEAVE_ALTERNATE_SCREEN = "\u001b[?1049l";
+
+export function mountFullScreen(stdout: NodeJS.WriteStream = process.stdout): FullScreenView {
+  let instance: ReturnType<typeof render> | undefined;
+  stdout.write(ENTER_ALTERNATE_SCREEN);
+  return {
+    update: (node) => {
+      if (instance) instance.rerender(node);
+      else instance = render(node, { stdout, patchConsole: false, exitOnCtrlC: false });
+    },
+    close: async () => {
+      if (instance) {
+        instance.unmount();
+        await instance.waitUntilExit();
+      }
+      stdout.write(LEAVE_ALTERNATE_SCREEN);
+    },
+  };
+}

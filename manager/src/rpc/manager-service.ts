@@ -13,6 +13,7 @@ import type { InstanceKind, InstanceRegistry, KeepAliveSession } from "../cluste
 import { invalid, ManagerError, toManagerConnectError } from "../errors.js";
 import { parseIdentity, parseSchedulerInput, parseSeedPeerInput } from "./parse-requests.js";
 import { clusterConfigProto, schedulerProto, seedPeerProto } from "./proto-views.js";
+import { watchClusterStats } from "./watch-cluster-stats.js";
 
 export interface ManagerServiceDeps {
   clusters: Clusters;
@@ -102,6 +103,20 @@ export function managerRoutes(deps: ManagerServiceDeps) {
           return clusterConfigProto(await clusters.require(resolveClusterId(request.clusterId)));
         } catch (error) {
           throw edge(error, "GetClusterConfig");
+        }
+      },
+      async *watchClusterStats(request, context) {
+        try {
+          const cluster = await clusters.require(resolveClusterId(request.clusterId));
+          yield* watchClusterStats({
+            clusterId: cluster.id,
+            intervalMs: request.intervalMs,
+            instances,
+            signal: context.signal,
+            onError: (error) => logger.debug({ err: error }, "a scheduler's stats stream dropped"),
+          });
+        } catch (error) {
+          throw edge(error, "WatchClusterStats");
         }
       },
     });

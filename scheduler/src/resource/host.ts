@@ -24,6 +24,8 @@ export interface HostSpec {
 export class Host {
   /** Successful piece uploads reported by children. */
   uploadCount = 0;
+  /** Piece bytes this host served to other hosts (successful uploads reported by children). */
+  bytesUploaded = 0;
   /** Failed piece uploads reported by children. */
   uploadFailedCount = 0;
   /** Pieces from this host that failed verification (non-temporary failures). */

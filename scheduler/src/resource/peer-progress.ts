@@ -187,6 +187,9 @@ export class PeerProgress {
       if (origin === "peer") peer.pieceSourcePeers.add(parent.id);
     }
     const host = this.state.hosts.get(piece.parentHostId);
-    if (host && origin === "peer") host.uploadCount++;
+    if (host && origin === "peer") {
+      host.uploadCount++;
+      host.bytesUploaded += piece.length;
+    }
   }
 }

@@ -16,6 +16,7 @@ import { parseHost, parseHostTasks, parseId, parseIntervalMs } from "./parse-req
 import { PeerSession } from "./peer-session.js";
 import { hostInfo, peerInfo, taskInfo } from "./proto-views.js";
 import { ResponseQueue } from "./response-queue.js";
+import { watchStats } from "./stats-snapshot.js";
 
 export interface SchedulerServiceDeps {
   state: SchedulerState;
@@ -132,6 +133,9 @@ export function schedulerRoutes(deps: SchedulerServiceDeps) {
         const now = state.now();
         const hosts = [...state.hosts.values()].filter((host) => !host.isExpired(now));
         return create(ListHostsResponseSchema, { hosts: hosts.map(hostInfo) });
+      },
+      watchStats(request, context) {
+        return watchStats(state, request.intervalMs, context.signal);
       },
     });
   };

@@ -15,7 +15,7 @@ export default class JobsGet extends D7yCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(JobsGet);
     if (!/^[1-9]\d*$/.test(args.id)) throw new UserError(`invalid job id "${args.id}" (a positive integer)`);
-    const job = await this.managerClient(flags).getJob(Number(args.id));
+    const job = await (await this.connectManager(flags)).getJob(Number(args.id));
     this.print(
       formatOutput(flags.output, job, () =>
         renderFrame(createElement(JobProgress, { image: job.args.url ?? job.args.urls?.join(",") ?? "", job })),

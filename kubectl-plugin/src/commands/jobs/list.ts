@@ -25,7 +25,7 @@ export default class JobsList extends D7yCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(JobsList);
-    const jobs = await this.managerClient(flags).listJobs({
+    const jobs = await (await this.connectManager(flags)).listJobs({
       limit: flags.limit,
       ...(flags.state ? { state: flags.state as JobState } : {}),
     });

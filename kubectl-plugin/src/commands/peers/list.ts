@@ -17,7 +17,7 @@ export default class PeersList extends D7yCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(PeersList);
-    const client = this.managerClient(flags);
+    const client = await this.connectManager(flags);
     const [schedulers, seeds] = await Promise.all([client.listSchedulers(), client.listSeedPeers()]);
     const rows: PeerRow[] = [
       ...schedulers.map((s) => ({

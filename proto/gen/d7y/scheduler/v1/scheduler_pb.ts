@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Download, Host, Piece, TaskState } from "../../common/v1/common_pb.js";
+import type { Download, Host, HostType, Piece, TaskState } from "../../common/v1/common_pb.js";
 import { file_d7y_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file d7y/scheduler/v1/scheduler.proto.
  */
 export const file_d7y_scheduler_v1_scheduler: GenFile = /*@__PURE__*/
-  fileDesc("CiBkN3kvc2NoZWR1bGVyL3YxL3NjaGVkdWxlci5wcm90bxIQZDd5LnNjaGVkdWxlci52MSKKAQoPQ2FuZGlkYXRlUGFyZW50Eg8KB3BlZXJfaWQYASABKAkSIQoEaG9zdBgCIAEoCzITLmQ3eS5jb21tb24udjEuSG9zdBIqCgVzdGF0ZRgDIAEoDjIbLmQ3eS5zY2hlZHVsZXIudjEuUGVlclN0YXRlEhcKD2ZpbmlzaGVkX3BpZWNlcxgEIAMoDSJmChNSZWdpc3RlclBlZXJSZXF1ZXN0EikKCGRvd25sb2FkGAEgASgLMhcuZDd5LmNvbW1vbi52MS5Eb3dubG9hZBIkCgZwaWVjZXMYAiADKAsyFC5kN3kuY29tbW9uLnYxLlBpZWNlIhwKGkRvd25sb2FkUGVlclN0YXJ0ZWRSZXF1ZXN0ImsKJkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZVN0YXJ0ZWRSZXF1ZXN0EhMKC2Rlc2NyaXB0aW9uGAEgASgJEhYKDmNvbnRlbnRfbGVuZ3RoGAIgASgEEhQKDHBpZWNlX2xlbmd0aBgDIAEoBCJbChVSZXNjaGVkdWxlUGVlclJlcXVlc3QSFwoPYmxvY2tlZF9wYXJlbnRzGAEgAygJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhQKDG1vcmVfcGFyZW50cxgDIAEoCCJKChtEb3dubG9hZFBlZXJGaW5pc2hlZFJlcXVlc3QSFgoOY29udGVudF9sZW5ndGgYASABKAQSEwoLcGllY2VfY291bnQYAiABKA0iVgonRG93bmxvYWRQZWVyQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0EhYKDmNvbnRlbnRfbGVuZ3RoGAEgASgEEhMKC3BpZWNlX2NvdW50GAIgASgNIjAKGURvd25sb2FkUGVlckZhaWxlZFJlcXVlc3QSEwoLZGVzY3JpcHRpb24YASABKAkiPAolRG93bmxvYWRQZWVyQmFja1RvU291cmNlRmFpbGVkUmVxdWVzdBITCgtkZXNjcmlwdGlvbhgBIAEoCSJDChxEb3dubG9hZFBpZWNlRmluaXNoZWRSZXF1ZXN0EiMKBXBpZWNlGAEgASgLMhQuZDd5LmNvbW1vbi52MS5QaWVjZSJPCihEb3dubG9hZFBpZWNlQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0EiMKBXBpZWNlGAEgASgLMhQuZDd5LmNvbW1vbi52MS5QaWVjZSJtChpEb3dubG9hZFBpZWNlRmFpbGVkUmVxdWVzdBIUCgxwaWVjZV9udW1iZXIYASABKA0SEQoJcGFyZW50X2lkGAIgASgJEhEKCXRlbXBvcmFyeRgDIAEoCBITCgtkZXNjcmlwdGlvbhgEIAEoCSKSCAoTQW5ub3VuY2VQZWVyUmVxdWVzdBIPCgdob3N0X2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSDwoHcGVlcl9pZBgDIAEoCRI+Cg1yZWdpc3Rlcl9wZWVyGAQgASgLMiUuZDd5LnNjaGVkdWxlci52MS5SZWdpc3RlclBlZXJSZXF1ZXN0SAASTQoVZG93bmxvYWRfcGVlcl9zdGFydGVkGAUgASgLMiwuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBlZXJTdGFydGVkUmVxdWVzdEgAEmgKJGRvd25sb2FkX3BlZXJfYmFja190b19zb3VyY2Vfc3RhcnRlZBgGIAEoCzI4LmQ3eS5zY2hlZHVsZXIudjEuRG93bmxvYWRQZWVyQmFja1RvU291cmNlU3RhcnRlZFJlcXVlc3RIABJCCg9yZXNjaGVkdWxlX3BlZXIYByABKAsyJy5kN3kuc2NoZWR1bGVyLnYxLlJlc2NoZWR1bGVQZWVyUmVxdWVzdEgAEk8KFmRvd25sb2FkX3BlZXJfZmluaXNoZWQYCCABKAsyLS5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckZpbmlzaGVkUmVxdWVzdEgAEmoKJWRvd25sb2FkX3BlZXJfYmFja190b19zb3VyY2VfZmluaXNoZWQYCSABKAsyOS5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZUZpbmlzaGVkUmVxdWVzdEgAEksKFGRvd25sb2FkX3BlZXJfZmFpbGVkGAogASgLMisuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBlZXJGYWlsZWRSZXF1ZXN0SAASZgojZG93bmxvYWRfcGVlcl9iYWNrX3RvX3NvdXJjZV9mYWlsZWQYCyABKAsyNy5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZUZhaWxlZFJlcXVlc3RIABJRChdkb3dubG9hZF9waWVjZV9maW5pc2hlZBgMIAEoCzIuLmQ3eS5zY2hlZHVsZXIudjEuRG93bmxvYWRQaWVjZUZpbmlzaGVkUmVxdWVzdEgAEmwKJmRvd25sb2FkX3BpZWNlX2JhY2tfdG9fc291cmNlX2ZpbmlzaGVkGA0gASgLMjouZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBpZWNlQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0SAASTQoVZG93bmxvYWRfcGllY2VfZmFpbGVkGA4gASgLMiwuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBpZWNlRmFpbGVkUmVxdWVzdEgAQgkKB3JlcXVlc3QilQEKEk5vcm1hbFRhc2tSZXNwb25zZRI8ChFjYW5kaWRhdGVfcGFyZW50cxgBIAMoCzIhLmQ3eS5zY2hlZHVsZXIudjEuQ2FuZGlkYXRlUGFyZW50EhYKDmNvbnRlbnRfbGVuZ3RoGAIgASgEEhQKDHBpZWNlX2xlbmd0aBgDIAEoBBITCgtwaWVjZV9jb3VudBgEIAEoDSIvChhOZWVkQmFja1RvU291cmNlUmVzcG9uc2USEwoLZGVzY3JpcHRpb24YASABKAkiEwoRRW1wdHlUYXNrUmVzcG9uc2Ui5QEKFEFubm91bmNlUGVlclJlc3BvbnNlEjsKC25vcm1hbF90YXNrGAEgASgLMiQuZDd5LnNjaGVkdWxlci52MS5Ob3JtYWxUYXNrUmVzcG9uc2VIABJJChNuZWVkX2JhY2tfdG9fc291cmNlGAIgASgLMiouZDd5LnNjaGVkdWxlci52MS5OZWVkQmFja1RvU291cmNlUmVzcG9uc2VIABI5CgplbXB0eV90YXNrGAMgASgLMiMuZDd5LnNjaGVkdWxlci52MS5FbXB0eVRhc2tSZXNwb25zZUgAQgoKCHJlc3BvbnNlInsKCEhvc3RUYXNrEg8KB3Rhc2tfaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBmRpZ2VzdBgDIAEoCRIWCg5jb250ZW50X2xlbmd0aBgEIAEoBBIUCgxwaWVjZV9sZW5ndGgYBSABKAQSEwoLcGllY2VfY291bnQYBiABKA0ikAEKE0Fubm91bmNlSG9zdFJlcXVlc3QSIQoEaG9zdBgBIAEoCzITLmQ3eS5jb21tb24udjEuSG9zdBITCgtpbnRlcnZhbF9tcxgCIAEoBBIpCgV0YXNrcxgDIAMoCzIaLmQ3eS5zY2hlZHVsZXIudjEuSG9zdFRhc2sSFgoOdGFza3NfY29tcGxldGUYBCABKAgiFgoUQW5ub3VuY2VIb3N0UmVzcG9uc2UiIwoQTGVhdmVIb3N0UmVxdWVzdBIPCgdob3N0X2lkGAEgASgJIhMKEUxlYXZlSG9zdFJlc3BvbnNlIiIKD1N0YXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIoUDCghQZWVySW5mbxIKCgJpZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiEKBGhvc3QYAyABKAsyEy5kN3kuY29tbW9uLnYxLkhvc3QSKgoFc3RhdGUYBCABKA4yGy5kN3kuc2NoZWR1bGVyLnYxLlBlZXJTdGF0ZRIXCg9maW5pc2hlZF9waWVjZXMYBSADKA0SQwoNcGllY2VfcGFyZW50cxgGIAMoCzIsLmQ3eS5zY2hlZHVsZXIudjEuUGVlckluZm8uUGllY2VQYXJlbnRzRW50cnkSEgoKcGFyZW50X2lkcxgHIAMoCRIYChBieXRlc19mcm9tX3BlZXJzGAggASgEEhkKEWJ5dGVzX2Zyb21fc291cmNlGAkgASgEEhQKDHVwbG9hZF9jb3VudBgKIAEoDRIbChN1cGxvYWRfZmFpbGVkX2NvdW50GAsgASgNGjMKEVBpZWNlUGFyZW50c0VudHJ5EgsKA2tleRgBIAEoDRINCgV2YWx1ZRgCIAEoCToCOAEi6AEKCFRhc2tJbmZvEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRIOCgZkaWdlc3QYAyABKAkSJwoFc3RhdGUYBCABKA4yGC5kN3kuY29tbW9uLnYxLlRhc2tTdGF0ZRIWCg5jb250ZW50X2xlbmd0aBgFIAEoBBIUCgxwaWVjZV9sZW5ndGgYBiABKAQSEwoLcGllY2VfY291bnQYByABKA0SKQoFcGVlcnMYCCADKAsyGi5kN3kuc2NoZWR1bGVyLnYxLlBlZXJJbmZvEhwKFGJhY2tfdG9fc291cmNlX2NvdW50GAkgASgNIiIKD1N0YXRQZWVyUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgJIhIKEExpc3RIb3N0c1JlcXVlc3QijQEKCEhvc3RJbmZvEiEKBGhvc3QYASABKAsyEy5kN3kuY29tbW9uLnYxLkhvc3QSFwoPYW5ub3VuY2VkX2F0X21zGAIgASgEEhQKDHVwbG9hZF9jb3VudBgDIAEoDRIbChN1cGxvYWRfZmFpbGVkX2NvdW50GAQgASgNEhIKCnBlZXJfY291bnQYBSABKA0iPgoRTGlzdEhvc3RzUmVzcG9uc2USKQoFaG9zdHMYASADKAsyGi5kN3kuc2NoZWR1bGVyLnYxLkhvc3RJbmZvKrwBCglQZWVyU3RhdGUSGgoWUEVFUl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElBFRVJfU1RBVEVfUEVORElORxABEhYKElBFRVJfU1RBVEVfUlVOTklORxACEh0KGVBFRVJfU1RBVEVfQkFDS19UT19TT1VSQ0UQAxIYChRQRUVSX1NUQVRFX1NVQ0NFRURFRBAEEhUKEVBFRVJfU1RBVEVfRkFJTEVEEAUSEwoPUEVFUl9TVEFURV9MRUZUEAYylgQKEFNjaGVkdWxlclNlcnZpY2USYQoMQW5ub3VuY2VQZWVyEiUuZDd5LnNjaGVkdWxlci52MS5Bbm5vdW5jZVBlZXJSZXF1ZXN0GiYuZDd5LnNjaGVkdWxlci52MS5Bbm5vdW5jZVBlZXJSZXNwb25zZSgBMAESXQoMQW5ub3VuY2VIb3N0EiUuZDd5LnNjaGVkdWxlci52MS5Bbm5vdW5jZUhvc3RSZXF1ZXN0GiYuZDd5LnNjaGVkdWxlci52MS5Bbm5vdW5jZUhvc3RSZXNwb25zZRJUCglMZWF2ZUhvc3QSIi5kN3kuc2NoZWR1bGVyLnYxLkxlYXZlSG9zdFJlcXVlc3QaIy5kN3kuc2NoZWR1bGVyLnYxLkxlYXZlSG9zdFJlc3BvbnNlEkkKCFN0YXRUYXNrEiEuZDd5LnNjaGVkdWxlci52MS5TdGF0VGFza1JlcXVlc3QaGi5kN3kuc2NoZWR1bGVyLnYxLlRhc2tJbmZvEkkKCFN0YXRQZWVyEiEuZDd5LnNjaGVkdWxlci52MS5TdGF0UGVlclJlcXVlc3QaGi5kN3kuc2NoZWR1bGVyLnYxLlBlZXJJbmZvElQKCUxpc3RIb3N0cxIiLmQ3eS5zY2hlZHVsZXIudjEuTGlzdEhvc3RzUmVxdWVzdBojLmQ3eS5zY2hlZHVsZXIudjEuTGlzdEhvc3RzUmVzcG9uc2ViBnByb3RvMw", [file_d7y_common_v1_common]);
+  fileDesc("CiBkN3kvc2NoZWR1bGVyL3YxL3NjaGVkdWxlci5wcm90bxIQZDd5LnNjaGVkdWxlci52MSKKAQoPQ2FuZGlkYXRlUGFyZW50Eg8KB3BlZXJfaWQYASABKAkSIQoEaG9zdBgCIAEoCzITLmQ3eS5jb21tb24udjEuSG9zdBIqCgVzdGF0ZRgDIAEoDjIbLmQ3eS5zY2hlZHVsZXIudjEuUGVlclN0YXRlEhcKD2ZpbmlzaGVkX3BpZWNlcxgEIAMoDSJmChNSZWdpc3RlclBlZXJSZXF1ZXN0EikKCGRvd25sb2FkGAEgASgLMhcuZDd5LmNvbW1vbi52MS5Eb3dubG9hZBIkCgZwaWVjZXMYAiADKAsyFC5kN3kuY29tbW9uLnYxLlBpZWNlIhwKGkRvd25sb2FkUGVlclN0YXJ0ZWRSZXF1ZXN0ImsKJkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZVN0YXJ0ZWRSZXF1ZXN0EhMKC2Rlc2NyaXB0aW9uGAEgASgJEhYKDmNvbnRlbnRfbGVuZ3RoGAIgASgEEhQKDHBpZWNlX2xlbmd0aBgDIAEoBCJbChVSZXNjaGVkdWxlUGVlclJlcXVlc3QSFwoPYmxvY2tlZF9wYXJlbnRzGAEgAygJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhQKDG1vcmVfcGFyZW50cxgDIAEoCCJKChtEb3dubG9hZFBlZXJGaW5pc2hlZFJlcXVlc3QSFgoOY29udGVudF9sZW5ndGgYASABKAQSEwoLcGllY2VfY291bnQYAiABKA0iVgonRG93bmxvYWRQZWVyQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0EhYKDmNvbnRlbnRfbGVuZ3RoGAEgASgEEhMKC3BpZWNlX2NvdW50GAIgASgNIjAKGURvd25sb2FkUGVlckZhaWxlZFJlcXVlc3QSEwoLZGVzY3JpcHRpb24YASABKAkiPAolRG93bmxvYWRQZWVyQmFja1RvU291cmNlRmFpbGVkUmVxdWVzdBITCgtkZXNjcmlwdGlvbhgBIAEoCSJDChxEb3dubG9hZFBpZWNlRmluaXNoZWRSZXF1ZXN0EiMKBXBpZWNlGAEgASgLMhQuZDd5LmNvbW1vbi52MS5QaWVjZSJPCihEb3dubG9hZFBpZWNlQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0EiMKBXBpZWNlGAEgASgLMhQuZDd5LmNvbW1vbi52MS5QaWVjZSJtChpEb3dubG9hZFBpZWNlRmFpbGVkUmVxdWVzdBIUCgxwaWVjZV9udW1iZXIYASABKA0SEQoJcGFyZW50X2lkGAIgASgJEhEKCXRlbXBvcmFyeRgDIAEoCBITCgtkZXNjcmlwdGlvbhgEIAEoCSKSCAoTQW5ub3VuY2VQZWVyUmVxdWVzdBIPCgdob3N0X2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSDwoHcGVlcl9pZBgDIAEoCRI+Cg1yZWdpc3Rlcl9wZWVyGAQgASgLMiUuZDd5LnNjaGVkdWxlci52MS5SZWdpc3RlclBlZXJSZXF1ZXN0SAASTQoVZG93bmxvYWRfcGVlcl9zdGFydGVkGAUgASgLMiwuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBlZXJTdGFydGVkUmVxdWVzdEgAEmgKJGRvd25sb2FkX3BlZXJfYmFja190b19zb3VyY2Vfc3RhcnRlZBgGIAEoCzI4LmQ3eS5zY2hlZHVsZXIudjEuRG93bmxvYWRQZWVyQmFja1RvU291cmNlU3RhcnRlZFJlcXVlc3RIABJCCg9yZXNjaGVkdWxlX3BlZXIYByABKAsyJy5kN3kuc2NoZWR1bGVyLnYxLlJlc2NoZWR1bGVQZWVyUmVxdWVzdEgAEk8KFmRvd25sb2FkX3BlZXJfZmluaXNoZWQYCCABKAsyLS5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckZpbmlzaGVkUmVxdWVzdEgAEmoKJWRvd25sb2FkX3BlZXJfYmFja190b19zb3VyY2VfZmluaXNoZWQYCSABKAsyOS5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZUZpbmlzaGVkUmVxdWVzdEgAEksKFGRvd25sb2FkX3BlZXJfZmFpbGVkGAogASgLMisuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBlZXJGYWlsZWRSZXF1ZXN0SAASZgojZG93bmxvYWRfcGVlcl9iYWNrX3RvX3NvdXJjZV9mYWlsZWQYCyABKAsyNy5kN3kuc2NoZWR1bGVyLnYxLkRvd25sb2FkUGVlckJhY2tUb1NvdXJjZUZhaWxlZFJlcXVlc3RIABJRChdkb3dubG9hZF9waWVjZV9maW5pc2hlZBgMIAEoCzIuLmQ3eS5zY2hlZHVsZXIudjEuRG93bmxvYWRQaWVjZUZpbmlzaGVkUmVxdWVzdEgAEmwKJmRvd25sb2FkX3BpZWNlX2JhY2tfdG9fc291cmNlX2ZpbmlzaGVkGA0gASgLMjouZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBpZWNlQmFja1RvU291cmNlRmluaXNoZWRSZXF1ZXN0SAASTQoVZG93bmxvYWRfcGllY2VfZmFpbGVkGA4gASgLMiwuZDd5LnNjaGVkdWxlci52MS5Eb3dubG9hZFBpZWNlRmFpbGVkUmVxdWVzdEgAQgkKB3JlcXVlc3QilQEKEk5vcm1hbFRhc2tSZXNwb25zZRI8ChFjYW5kaWRhdGVfcGFyZW50cxgBIAMoCzIhLmQ3eS5zY2hlZHVsZXIudjEuQ2FuZGlkYXRlUGFyZW50EhYKDmNvbnRlbnRfbGVuZ3RoGAIgASgEEhQKDHBpZWNlX2xlbmd0aBgDIAEoBBITCgtwaWVjZV9jb3VudBgEIAEoDSIvChhOZWVkQmFja1RvU291cmNlUmVzcG9uc2USEwoLZGVzY3JpcHRpb24YASABKAkiEwoRRW1wdHlUYXNrUmVzcG9uc2Ui5QEKFEFubm91bmNlUGVlclJlc3BvbnNlEjsKC25vcm1hbF90YXNrGAEgASgLMiQuZDd5LnNjaGVkdWxlci52MS5Ob3JtYWxUYXNrUmVzcG9uc2VIABJJChNuZWVkX2JhY2tfdG9fc291cmNlGAIgASgLMiouZDd5LnNjaGVkdWxlci52MS5OZWVkQmFja1RvU291cmNlUmVzcG9uc2VIABI5CgplbXB0eV90YXNrGAMgASgLMiMuZDd5LnNjaGVkdWxlci52MS5FbXB0eVRhc2tSZXNwb25zZUgAQgoKCHJlc3BvbnNlInsKCEhvc3RUYXNrEg8KB3Rhc2tfaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBmRpZ2VzdBgDIAEoCRIWCg5jb250ZW50X2xlbmd0aBgEIAEoBBIUCgxwaWVjZV9sZW5ndGgYBSABKAQSEwoLcGllY2VfY291bnQYBiABKA0ikAEKE0Fubm91bmNlSG9zdFJlcXVlc3QSIQoEaG9zdBgBIAEoCzITLmQ3eS5jb21tb24udjEuSG9zdBITCgtpbnRlcnZhbF9tcxgCIAEoBBIpCgV0YXNrcxgDIAMoCzIaLmQ3eS5zY2hlZHVsZXIudjEuSG9zdFRhc2sSFgoOdGFza3NfY29tcGxldGUYBCABKAgiFgoUQW5ub3VuY2VIb3N0UmVzcG9uc2UiIwoQTGVhdmVIb3N0UmVxdWVzdBIPCgdob3N0X2lkGAEgASgJIhMKEUxlYXZlSG9zdFJlc3BvbnNlIiIKD1N0YXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIoUDCghQZWVySW5mbxIKCgJpZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiEKBGhvc3QYAyABKAsyEy5kN3kuY29tbW9uLnYxLkhvc3QSKgoFc3RhdGUYBCABKA4yGy5kN3kuc2NoZWR1bGVyLnYxLlBlZXJTdGF0ZRIXCg9maW5pc2hlZF9waWVjZXMYBSADKA0SQwoNcGllY2VfcGFyZW50cxgGIAMoCzIsLmQ3eS5zY2hlZHVsZXIudjEuUGVlckluZm8uUGllY2VQYXJlbnRzRW50cnkSEgoKcGFyZW50X2lkcxgHIAMoCRIYChBieXRlc19mcm9tX3BlZXJzGAggASgEEhkKEWJ5dGVzX2Zyb21fc291cmNlGAkgASgEEhQKDHVwbG9hZF9jb3VudBgKIAEoDRIbChN1cGxvYWRfZmFpbGVkX2NvdW50GAsgASgNGjMKEVBpZWNlUGFyZW50c0VudHJ5EgsKA2tleRgBIAEoDRINCgV2YWx1ZRgCIAEoCToCOAEi6AEKCFRhc2tJbmZvEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRIOCgZkaWdlc3QYAyABKAkSJwoFc3RhdGUYBCABKA4yGC5kN3kuY29tbW9uLnYxLlRhc2tTdGF0ZRIWCg5jb250ZW50X2xlbmd0aBgFIAEoBBIUCgxwaWVjZV9sZW5ndGgYBiABKAQSEwoLcGllY2VfY291bnQYByABKA0SKQoFcGVlcnMYCCADKAsyGi5kN3kuc2NoZWR1bGVyLnYxLlBlZXJJbmZvEhwKFGJhY2tfdG9fc291cmNlX2NvdW50GAkgASgNIiIKD1N0YXRQZWVyUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgJIhIKEExpc3RIb3N0c1JlcXVlc3QijQEKCEhvc3RJbmZvEiEKBGhvc3QYASABKAsyEy5kN3kuY29tbW9uLnYxLkhvc3QSFwoPYW5ub3VuY2VkX2F0X21zGAIgASgEEhQKDHVwbG9hZF9jb3VudBgDIAEoDRIbChN1cGxvYWRfZmFpbGVkX2NvdW50GAQgASgNEhIKCnBlZXJfY291bnQYBSABKA0iPgoRTGlzdEhvc3RzUmVzcG9uc2USKQoFaG9zdHMYASADKAsyGi5kN3kuc2NoZWR1bGVyLnYxLkhvc3RJbmZvIigKEVdhdGNoU3RhdHNSZXF1ZXN0EhMKC2ludGVydmFsX21zGAEgASgNIv4BCglIb3N0U3RhdHMSIQoEaG9zdBgBIAEoCzITLmQ3eS5jb21tb24udjEuSG9zdBIlCgR0eXBlGAIgASgOMhcuZDd5LmNvbW1vbi52MS5Ib3N0VHlwZRINCgVwZWVycxgDIAEoDRIYChBieXRlc19mcm9tX3BlZXJzGAQgASgEEhkKEWJ5dGVzX2Zyb21fc291cmNlGAUgASgEEhYKDmJ5dGVzX3VwbG9hZGVkGAYgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgHIAEoAxIYChBkaXNrX3F1b3RhX2J5dGVzGAggASgDEhgKEHVwbG9hZF9pbl9mbGlnaHQYCSABKAUijQEKDFRhc2tJbkZsaWdodBIPCgd0YXNrX2lkGAEgASgJEgsKA3VybBgCIAEoCRIWCg5jb250ZW50X2xlbmd0aBgDIAEoBBIVCg1wZWVyc19ydW5uaW5nGAQgASgNEhsKE2ZpbmlzaGVkX3BpZWNlc19tYXgYBSABKA0SEwoLcGllY2VfY291bnQYBiABKA0iuQEKDENsdXN0ZXJTdGF0cxIPCgd0aW1lX21zGAEgASgEEioKBWhvc3RzGAIgAygLMhsuZDd5LnNjaGVkdWxlci52MS5Ib3N0U3RhdHMSNwoPdGFza3NfaW5fZmxpZ2h0GAMgAygLMh4uZDd5LnNjaGVkdWxlci52MS5UYXNrSW5GbGlnaHQSGAoQYnl0ZXNfZnJvbV9wZWVycxgEIAEoBBIZChFieXRlc19mcm9tX3NvdXJjZRgFIAEoBCq8AQoJUGVlclN0YXRlEhoKFlBFRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJQRUVSX1NUQVRFX1BFTkRJTkcQARIWChJQRUVSX1NUQVRFX1JVTk5JTkcQAhIdChlQRUVSX1NUQVRFX0JBQ0tfVE9fU09VUkNFEAMSGAoUUEVFUl9TVEFURV9TVUNDRUVERUQQBBIVChFQRUVSX1NUQVRFX0ZBSUxFRBAFEhMKD1BFRVJfU1RBVEVfTEVGVBAGMusEChBTY2hlZHVsZXJTZXJ2aWNlEmEKDEFubm91bmNlUGVlchIlLmQ3eS5zY2hlZHVsZXIudjEuQW5ub3VuY2VQZWVyUmVxdWVzdBomLmQ3eS5zY2hlZHVsZXIudjEuQW5ub3VuY2VQZWVyUmVzcG9uc2UoATABEl0KDEFubm91bmNlSG9zdBIlLmQ3eS5zY2hlZHVsZXIudjEuQW5ub3VuY2VIb3N0UmVxdWVzdBomLmQ3eS5zY2hlZHVsZXIudjEuQW5ub3VuY2VIb3N0UmVzcG9uc2USVAoJTGVhdmVIb3N0EiIuZDd5LnNjaGVkdWxlci52MS5MZWF2ZUhvc3RSZXF1ZXN0GiMuZDd5LnNjaGVkdWxlci52MS5MZWF2ZUhvc3RSZXNwb25zZRJJCghTdGF0VGFzaxIhLmQ3eS5zY2hlZHVsZXIudjEuU3RhdFRhc2tSZXF1ZXN0GhouZDd5LnNjaGVkdWxlci52MS5UYXNrSW5mbxJJCghTdGF0UGVlchIhLmQ3eS5zY2hlZHVsZXIudjEuU3RhdFBlZXJSZXF1ZXN0GhouZDd5LnNjaGVkdWxlci52MS5QZWVySW5mbxJUCglMaXN0SG9zdHMSIi5kN3kuc2NoZWR1bGVyLnYxLkxpc3RIb3N0c1JlcXVlc3QaIy5kN3kuc2NoZWR1bGVyLnYxLkxpc3RIb3N0c1Jlc3BvbnNlElMKCldhdGNoU3RhdHMSIy5kN3kuc2NoZWR1bGVyLnYxLldhdGNoU3RhdHNSZXF1ZXN0Gh4uZDd5LnNjaGVkdWxlci52MS5DbHVzdGVyU3RhdHMwAWIGcHJvdG8z", [file_d7y_common_v1_common]);
 
 /**
  * A peer as a candidate parent: where to reach it and which pieces it holds now.
@@ -841,6 +841,171 @@ export const ListHostsResponseSchema: GenMessage<ListHostsResponse> = /*@__PURE_
   messageDesc(file_d7y_scheduler_v1_scheduler, 28);
 
 /**
+ * @generated from message d7y.scheduler.v1.WatchStatsRequest
+ */
+export type WatchStatsRequest = Message<"d7y.scheduler.v1.WatchStatsRequest"> & {
+  /**
+   * Milliseconds between snapshots (at least 200; 0 means 1000).
+   *
+   * @generated from field: uint32 interval_ms = 1;
+   */
+  intervalMs: number;
+};
+
+/**
+ * Describes the message d7y.scheduler.v1.WatchStatsRequest.
+ * Use `create(WatchStatsRequestSchema)` to create a new message.
+ */
+export const WatchStatsRequestSchema: GenMessage<WatchStatsRequest> = /*@__PURE__*/
+  messageDesc(file_d7y_scheduler_v1_scheduler, 29);
+
+/**
+ * One host's counters, cumulative since the scheduler learned the host (rates come from successive snapshots).
+ *
+ * @generated from message d7y.scheduler.v1.HostStats
+ */
+export type HostStats = Message<"d7y.scheduler.v1.HostStats"> & {
+  /**
+   * @generated from field: d7y.common.v1.Host host = 1;
+   */
+  host?: Host | undefined;
+
+  /**
+   * @generated from field: d7y.common.v1.HostType type = 2;
+   */
+  type: HostType;
+
+  /**
+   * Peers (tasks) on this host.
+   *
+   * @generated from field: uint32 peers = 3;
+   */
+  peers: number;
+
+  /**
+   * @generated from field: uint64 bytes_from_peers = 4;
+   */
+  bytesFromPeers: bigint;
+
+  /**
+   * @generated from field: uint64 bytes_from_source = 5;
+   */
+  bytesFromSource: bigint;
+
+  /**
+   * Piece bytes this host served to other hosts (from the pieces' reported parents).
+   *
+   * @generated from field: uint64 bytes_uploaded = 6;
+   */
+  bytesUploaded: bigint;
+
+  /**
+   * @generated from field: int64 disk_used_bytes = 7;
+   */
+  diskUsedBytes: bigint;
+
+  /**
+   * @generated from field: int64 disk_quota_bytes = 8;
+   */
+  diskQuotaBytes: bigint;
+
+  /**
+   * @generated from field: int32 upload_in_flight = 9;
+   */
+  uploadInFlight: number;
+};
+
+/**
+ * Describes the message d7y.scheduler.v1.HostStats.
+ * Use `create(HostStatsSchema)` to create a new message.
+ */
+export const HostStatsSchema: GenMessage<HostStats> = /*@__PURE__*/
+  messageDesc(file_d7y_scheduler_v1_scheduler, 30);
+
+/**
+ * A task some peer is still downloading.
+ *
+ * @generated from message d7y.scheduler.v1.TaskInFlight
+ */
+export type TaskInFlight = Message<"d7y.scheduler.v1.TaskInFlight"> & {
+  /**
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: uint64 content_length = 3;
+   */
+  contentLength: bigint;
+
+  /**
+   * @generated from field: uint32 peers_running = 4;
+   */
+  peersRunning: number;
+
+  /**
+   * The most pieces any of its peers holds.
+   *
+   * @generated from field: uint32 finished_pieces_max = 5;
+   */
+  finishedPiecesMax: number;
+
+  /**
+   * @generated from field: uint32 piece_count = 6;
+   */
+  pieceCount: number;
+};
+
+/**
+ * Describes the message d7y.scheduler.v1.TaskInFlight.
+ * Use `create(TaskInFlightSchema)` to create a new message.
+ */
+export const TaskInFlightSchema: GenMessage<TaskInFlight> = /*@__PURE__*/
+  messageDesc(file_d7y_scheduler_v1_scheduler, 31);
+
+/**
+ * @generated from message d7y.scheduler.v1.ClusterStats
+ */
+export type ClusterStats = Message<"d7y.scheduler.v1.ClusterStats"> & {
+  /**
+   * @generated from field: uint64 time_ms = 1;
+   */
+  timeMs: bigint;
+
+  /**
+   * @generated from field: repeated d7y.scheduler.v1.HostStats hosts = 2;
+   */
+  hosts: HostStats[];
+
+  /**
+   * @generated from field: repeated d7y.scheduler.v1.TaskInFlight tasks_in_flight = 3;
+   */
+  tasksInFlight: TaskInFlight[];
+
+  /**
+   * @generated from field: uint64 bytes_from_peers = 4;
+   */
+  bytesFromPeers: bigint;
+
+  /**
+   * @generated from field: uint64 bytes_from_source = 5;
+   */
+  bytesFromSource: bigint;
+};
+
+/**
+ * Describes the message d7y.scheduler.v1.ClusterStats.
+ * Use `create(ClusterStatsSchema)` to create a new message.
+ */
+export const ClusterStatsSchema: GenMessage<ClusterStats> = /*@__PURE__*/
+  messageDesc(file_d7y_scheduler_v1_scheduler, 32);
+
+/**
  * @generated from enum d7y.scheduler.v1.PeerState
  */
 export enum PeerState {
@@ -946,6 +1111,16 @@ export const SchedulerService: GenService<{
     methodKind: "unary";
     input: typeof ListHostsRequestSchema;
     output: typeof ListHostsResponseSchema;
+  },
+  /**
+   * A snapshot of the hosts and tasks in flight at once, then one every interval_ms (for `kubectl d7y top`).
+   *
+   * @generated from rpc d7y.scheduler.v1.SchedulerService.WatchStats
+   */
+  watchStats: {
+    methodKind: "server_streaming";
+    input: typeof WatchStatsRequestSchema;
+    output: typeof ClusterStatsSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_d7y_scheduler_v1_scheduler, 0);

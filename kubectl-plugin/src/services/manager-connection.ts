@@ -1,0 +1,16 @@
+import { CoreV1Api } from "@kubernetes/client-node";
+import { type KubeTarget, loadKubeConfig } from "./kubeconfig-loader.js";
+import { DEFAULT_NAMESPACE, findManagerPod } from "./manager-discovery.js";
+import { openTunnel, type Tunnel } from "./port-forward-tunnel.js";
+
+export interface ManagerTarget extends KubeTarget {
+  namespace?: string | undefined;
+}
+
+/** Finds the manager through the kubeconfig and port-forwards a loopback port to one of its ready pods. */
+export async function tunnelToManager(target: ManagerTarget): Promise<Tunnel> {
+  const { config, server } = loadKubeConfig(target);
+  const core = config.makeApiClient(CoreV1Api);
+  const pod = await findManagerPod(core, target.namespace ?? DEFAULT_NAMESPACE, server);
+  return openTunnel(config, pod);
+}

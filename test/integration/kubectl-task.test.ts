@@ -1,0 +1,120 @@
+/**
+ * `kubectl d7y task get` on a real cluster (manager, scheduler, two daemons found through the manager, a
+ * registry): after node 2 pulls a blob that node 1 fetched, both hosts hold every piece and node 2's came from
+ * node 1.
+ */
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { request } from "undici";
+import { type DaemonProcess, startDaemonProcess } from "../helpers/daemon-process.js";
+import { type BuiltImage, buildImage, pushImage } from "../helpers/image.js";
+import { type ManagerProcess, startManagerProcess } from "../helpers/manager-process.js";
+import { loopbackEnv, run, waitFor } from "../helpers/processes.js";
+import { startRegistry, type TestRegistry } from "../helpers/registry.js";
+import { type SchedulerProcess, startSchedulerProcess } from "../helpers/scheduler-process.js";
+
+const KUBECTL_D7Y = join(dirname(fileURLToPath(import.meta.url)), "../../../kubectl-plugin/bin/kubectl-d7y.js");
+const MiB = 1024 * 1024;
+
+interface TaskJson {
+  id: string;
+  digest: string;
+  piece_count: number;
+  peers: Array<{ host_id: string; finished_pieces: number[]; piece_parents: Record<string, string> }>;
+}
+
+describe("kubectl d7y task get after a P2P pull", function () {
+  this.timeout(180_000);
+
+  let registry: TestRegistry;
+  let manager: ManagerProcess;
+  let scheduler: SchedulerProcess;
+  const nodes: DaemonProcess[] = [];
+  let image: BuiltImage;
+
+  const d7y = (args: string[]) =>
+    run(process.execPath, [KUBECTL_D7Y, ...args], { env: loopbackEnv(), timeoutMs: 60_000 });
+
+  before(async () => {
+    registry = await startRegistry();
+    image = await buildImage({ layers: [{ size: 24 * MiB, seed: "kubectl-task-big" }] });
+    await pushImage(registry.url, "d7y/task", "v1", image);
+    manager = await startManagerProcess();
+    scheduler = await startSchedulerProcess({ manager: manager.rpcUrl });
+    for (let i = 0; i < 2; i++) {
+      nodes.push(
+        await startDaemonProcess({ registries: [registry.url], manager: manager.rpcUrl, announceInterval: "1s" }),
+      );
+    }
+    await waitFor(
+      async () => {
+        const response = await fetch(`${scheduler.url}/d7y.scheduler.v1.SchedulerService/ListHosts`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        });
+        const { hosts = [] } = (await response.json()) as { hosts?: unknown[] };
+        return hosts.length >= 2;
+      },
+      { what: "both daemons announced to the scheduler", timeoutMs: 30_000 },
+    );
+  });
+
+  after(async () => {
+    await Promise.allSettled(nodes.map((node) => node.destroy()));
+    await Promise.allSettled([scheduler?.stop()]);
+    await Promise.allSettled([manager?.destroy(), registry?.stop()]);
+  });
+
+  it("shows both hosts with every piece, node 2's pieces from node 1", async () => {
+    const layer = image.platforms[0]!.layers[0]!;
+    for (const node of nodes) {
+      const response = await request(`${node.mirrorUrl}/v2/d7y/task/blobs/${layer.digest}?ns=${registry.host}`);
+      assert.equal(response.statusCode, 200);
+      await response.body.dump({ limit: Number.MAX_SAFE_INTEGER });
+    }
+    const [node1, node2] = nodes as [DaemonProcess, DaemonProcess];
+    let task: TaskJson | undefined;
+    await waitFor(
+      async () => {
+        const result = await d7y(["task", "get", layer.digest, "-o", "json", "--manager", manager.url]);
+        if (result.code !== 0) return false;
+        task = JSON.parse(result.stdout) as TaskJson;
+        return task.peers.every((peer) => peer.finished_pieces.length === task?.piece_count) && task.peers.length >= 2;
+      },
+      { what: "both peers finished in task get", timeoutMs: 20_000 },
+    );
+    assert.ok(task);
+    assert.equal(task.id, layer.digest.slice(7));
+    assert.ok(task.piece_count > 1, `several pieces: ${task.piece_count}`);
+    const byHost = new Map(task.peers.map((peer) => [peer.host_id, peer]));
+    const peer1 = byHost.get(node1.hostId);
+    const peer2 = byHost.get(node2.hostId);
+    assert.ok(peer1 && peer2, `both daemons (${node1.hostId}, ${node2.hostId}) in ${[...byHost.keys()]}`);
+    assert.equal(peer1.finished_pieces.length, task.piece_count);
+    assert.equal(peer2.finished_pieces.length, task.piece_count);
+    assert.deepEqual(new Set(Object.values(peer1.piece_parents)), new Set([""]), "node 1 went to the origin");
+    assert.deepEqual(new Set(Object.values(peer2.piece_parents)), new Set([node1.hostId]), "node 2 got it from node 1");
+
+    const table = await d7y(["task", "get", layer.digest, "--manager", manager.url]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^HOST +STATE +PIECES +FROM$/m);
+    assert.match(
+      table.stdout,
+      new RegExp(` ${task.piece_count}/${task.piece_count} +origin ${task.piece_count}$`, "m"),
+    );
+  });
+
+  it("an image reference or an unknown digest is one line and a non-zero exit", async () => {
+    const reference = await d7y(["task", "get", `${registry.host}/d7y/task:v1`, "--manager", manager.url]);
+    assert.equal(reference.code, 2);
+    assert.equal(
+      reference.stderr,
+      "error: task get takes a blob digest; run kubectl d7y jobs get ID to see a preheated image's layers\n",
+    );
+    const unknown = await d7y(["task", "get", `sha256:${"0".repeat(64)}`, "--manager", manager.url]);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, `error: no scheduler knows task sha256:${"0".repeat(64)}\n`);
+  });
+});
