@@ -38,6 +38,8 @@ export abstract class D7yCommand extends Command {
 
   /** The port-forward to the manager opened by connectManager, closed when the command ends. */
   private tunnel: Tunnel | undefined;
+  /** The port-forward to the manager's RPC port opened by connectManagerRpc. */
+  private rpcTunnel: Tunnel | undefined;
 
   /** The manager client for `--manager` only (sync); connectManager also finds it through a kubeconfig. */
   protected managerClient(flags: ConnectionFlags): ManagerClient {
@@ -60,10 +62,28 @@ export abstract class D7yCommand extends Command {
     return new ManagerClient(this.tunnel.url);
   }
 
+  /**
+   * The base URL of the manager's RPC (Connect) API through the kubeconfig: its Service's RPC port (named rpc or
+   * grpc, else 65003), port-forwarded to a ready pod for the command's lifetime.
+   */
+  protected async connectManagerRpc(flags: ConnectionFlags): Promise<string> {
+    this.rpcTunnel ??= await tunnelToManager(
+      {
+        kubeconfig: flags.kubeconfig,
+        kubeconfigEnv: process.env.KUBECONFIG,
+        context: flags.context,
+        namespace: flags.namespace,
+      },
+      { rpc: true },
+    );
+    return this.rpcTunnel.url;
+  }
+
   protected override async finally(err: Error | undefined): Promise<unknown> {
-    const tunnel = this.tunnel;
+    const tunnels = [this.tunnel, this.rpcTunnel];
     this.tunnel = undefined;
-    await tunnel?.close();
+    this.rpcTunnel = undefined;
+    await Promise.all(tunnels.map((tunnel) => tunnel?.close()));
     return super.finally(err);
   }
 

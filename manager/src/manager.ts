@@ -12,6 +12,7 @@ import { type BlobDownloader, createDfdaemonDownloader } from "./preheat/blob-do
 import { createSchedulerHostLister } from "./preheat/scheduler-host-lister.js";
 import type { HostLister } from "./preheat/target-hosts.js";
 import { addClusterRoutes } from "./rest/cluster-routes.js";
+import { addImageRoutes } from "./rest/image-routes.js";
 import { addJobRoutes } from "./rest/job-routes.js";
 import { type RestServer, startRestServer } from "./rest/rest-server.js";
 import { Router } from "./rest/router.js";
@@ -55,6 +56,7 @@ export function managerRouter(deps: {
   clusters: Clusters;
   instances: InstanceRegistry;
   tokens: TokenService;
+  registry?: RegistryHttp;
 }) {
   const router = new Router();
   const healthy = async () => ({ status: 200, text: "OK" });
@@ -66,6 +68,7 @@ export function managerRouter(deps: {
   addClusterRoutes(router, "/oapi/v1", deps, true);
   addTokenRoutes(router, "/api/v1", deps.tokens);
   addTaskRoutes(router, "/api/v1", { instances: deps.instances });
+  addImageRoutes(router, "/api/v1", { ...(deps.registry ? { registry: deps.registry } : {}) });
   return router;
 }
 
@@ -137,7 +140,7 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
           host: config.host,
           port: config.port,
           bodyLimitBytes: config.bodyLimitBytes,
-          router: managerRouter({ jobs, clusters, instances, tokens }),
+          router: managerRouter({ jobs, clusters, instances, tokens, registry }),
           tokens,
           logger: logger.child({ component: "rest" }),
         });

@@ -11,6 +11,8 @@ export interface FakeKubeApiOptions {
   namespace: string;
   /** Where the manager pod's port 8080 really is (a local manager's REST port). */
   managerPort: number;
+  /** Where the manager pod's port 65003 (the Service's grpc port) really is (a local manager's RPC port). */
+  managerRpcPort?: number;
   /** Label the Service app.kubernetes.io/component=manager (default), or only name it d7y-manager. */
   labelled?: boolean;
 }
@@ -26,6 +28,7 @@ export interface FakeKubeApi {
 
 const POD = "d7y-manager-7d9f-x2";
 const POD_PORT = 8080;
+const POD_RPC_PORT = 65003;
 
 function service(options: FakeKubeApiOptions) {
   const labels = options.labelled === false ? {} : { "app.kubernetes.io/component": "manager" };
@@ -34,7 +37,7 @@ function service(options: FakeKubeApiOptions) {
     spec: {
       selector: { app: "d7y-manager" },
       ports: [
-        { name: "grpc", port: 65003, targetPort: 65003 },
+        { name: "grpc", port: 65003, targetPort: "grpc" },
         { name: "http", port: 80, targetPort: "http" },
       ],
     },
@@ -44,7 +47,17 @@ function service(options: FakeKubeApiOptions) {
 function pod(name: string, ready: boolean) {
   return {
     metadata: { name, labels: { app: "d7y-manager" } },
-    spec: { containers: [{ name: "manager", ports: [{ name: "http", containerPort: POD_PORT }] }] },
+    spec: {
+      containers: [
+        {
+          name: "manager",
+          ports: [
+            { name: "http", containerPort: POD_PORT },
+            { name: "grpc", containerPort: POD_RPC_PORT },
+          ],
+        },
+      ],
+    },
     status: {
       phase: ready ? "Running" : "Pending",
       conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
@@ -111,13 +124,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions): Promise<Fak
     const url = new URL(req.url ?? "/", "http://kube");
     requests.push(`UPGRADE ${url.pathname}${url.search}`);
     const path = `/api/v1/namespaces/${options.namespace}/pods/${POD}/portforward`;
-    if (url.pathname !== path || url.searchParams.get("ports") !== String(POD_PORT)) {
+    const ports = url.searchParams.get("ports");
+    const rpc = ports === String(POD_RPC_PORT) && options.managerRpcPort !== undefined;
+    if (url.pathname !== path || (ports !== String(POD_PORT) && !rpc)) {
       socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       state.forwards++;
-      relay(ws, options.managerPort, POD_PORT);
+      if (rpc) relay(ws, options.managerRpcPort!, POD_RPC_PORT);
+      else relay(ws, options.managerPort, POD_PORT);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

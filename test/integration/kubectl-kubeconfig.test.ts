@@ -3,15 +3,24 @@
  * (list Services, list Pods, the port-forward websocket relayed to a real local manager process).
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DaemonProcess, startDaemonProcess } from "../helpers/daemon-process.js";
 import { type FakeKubeApi, kubeconfigFor, startFakeKubeApi } from "../helpers/fake-kube-api.js";
 import { type ManagerProcess, startManagerProcess } from "../helpers/manager-process.js";
-import { freePort, loopbackEnv, type RunResult, run } from "../helpers/processes.js";
+import { freePort, loopbackEnv, type RunResult, run, waitFor } from "../helpers/processes.js";
+import { type SchedulerProcess, startSchedulerProcess } from "../helpers/scheduler-process.js";
 
 const KUBECTL_D7Y = join(dirname(fileURLToPath(import.meta.url)), "../../../kubectl-plugin/bin/kubectl-d7y.js");
+/** A tmux server of our own (its socket name), so the test never touches a user's sessions. */
+const TMUX_SOCKET = `d7y-kubeconfig-top-${process.pid}`;
+const SESSION = "top";
+/** Single-quoted for sh. */
+const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+const tmux = (args: string[]) =>
+  run("tmux", ["-L", TMUX_SOCKET, ...args], { env: loopbackEnv({ TERM: "xterm-256color" }), timeoutMs: 10_000 });
 
 describe("kubectl d7y through a kubeconfig (fake Kubernetes API)", function () {
   this.timeout(120_000);
@@ -36,7 +45,11 @@ describe("kubectl d7y through a kubeconfig (fake Kubernetes API)", function () {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), "d7y-kubeconfig-test-"));
     manager = await startManagerProcess();
-    api = await startFakeKubeApi({ namespace: "d7y", managerPort: Number(new URL(manager.url).port) });
+    api = await startFakeKubeApi({
+      namespace: "d7y",
+      managerPort: Number(new URL(manager.url).port),
+      managerRpcPort: Number(new URL(manager.rpcUrl).port),
+    });
     kubeconfig = join(work, "config");
     await writeFile(kubeconfig, kubeconfigFor(api.url, { fake: {}, other: {} }));
   });
@@ -113,6 +126,57 @@ describe("kubectl d7y through a kubeconfig (fake Kubernetes API)", function () {
       assert.ok(unlabelled.requests.includes("GET /api/v1/namespaces/d7y/services"), unlabelled.requests.join("\n"));
     } finally {
       await unlabelled.close();
+    }
+  });
+
+  it("top through the kubeconfig: port-forwards the manager's rpc port and shows the hosts table", async () => {
+    let scheduler: SchedulerProcess | undefined;
+    let daemon: DaemonProcess | undefined;
+    try {
+      scheduler = await startSchedulerProcess({ manager: manager.rpcUrl });
+      daemon = await startDaemonProcess({ registries: [], manager: manager.rpcUrl, announceInterval: "1s" });
+      const exitFile = join(work, "top-exit-code");
+      const stderrFile = join(work, "top-stderr");
+      // HOME of its own, no KUBECONFIG, D7Y_MANAGER or D7Y_MANAGER_RPC: only --kubeconfig finds the manager.
+      const command = [
+        "env -u CI -u CONTINUOUS_INTEGRATION -u KUBECONFIG -u D7Y_MANAGER -u D7Y_MANAGER_RPC",
+        `HOME=${quote(work)}`,
+        quote(process.execPath),
+        quote(KUBECTL_D7Y),
+        "top",
+        `--kubeconfig ${quote(kubeconfig)}`,
+        "--interval 300ms",
+        `2> ${quote(stderrFile)}`,
+        `; echo $? > ${quote(exitFile)}`,
+      ].join(" ");
+      const started = await tmux(["new-session", "-d", "-x", "80", "-y", "24", "-s", SESSION, command]);
+      assert.equal(started.code, 0, started.stderr);
+      let screen = "";
+      await waitFor(
+        async () => {
+          const captured = await tmux(["capture-pane", "-p", "-t", SESSION]);
+          screen = captured.code === 0 ? captured.stdout : "";
+          return /HOST.*ROLE.*DOWN MB\/s/.test(screen) && /^\s*\S+\s+normal\s/m.test(screen);
+        },
+        { what: "top's hosts table with the daemon on the screen", timeoutMs: 30_000 },
+      ).catch(async (error: Error) => {
+        const stderr = await readFile(stderrFile, "utf8").catch(() => "");
+        throw new Error(`${error.message}\n${screen}\n${stderr}`);
+      });
+      assert.ok(
+        api.requests.includes("UPGRADE /api/v1/namespaces/d7y/pods/d7y-manager-7d9f-x2/portforward?ports=65003"),
+        api.requests.join("\n"),
+      );
+      await tmux(["send-keys", "-t", SESSION, "q"]);
+      await waitFor(async () => (await readFile(exitFile, "utf8").catch(() => "")).trim() !== "", {
+        what: "top to exit after q",
+        timeoutMs: 10_000,
+      });
+      assert.equal((await readFile(exitFile, "utf8")).trim(), "0", await readFile(stderrFile, "utf8"));
+    } finally {
+      await tmux(["kill-server"]).catch(() => undefined);
+      await daemon?.destroy();
+      await scheduler?.stop();
     }
   });
 });

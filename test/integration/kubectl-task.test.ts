@@ -106,13 +106,67 @@ describe("kubectl d7y task get after a P2P pull", function () {
     );
   });
 
-  it("an image reference or an unknown digest is one line and a non-zero exit", async () => {
-    const reference = await d7y(["task", "get", `${registry.host}/d7y/task:v1`, "--manager", manager.url]);
-    assert.equal(reference.code, 2);
-    assert.equal(
-      reference.stderr,
-      "error: task get takes a blob digest; run kubectl d7y jobs get ID to see a preheated image's layers\n",
-    );
+  it("task get IMAGE lists the image's layers (config marked) and, for the pulled layer, both hosts", async () => {
+    const layer = image.platforms[0]!.layers[0]!;
+    const [node1, node2] = nodes as [DaemonProcess, DaemonProcess];
+    const result = await d7y([
+      "task",
+      "get",
+      `${registry.host}/d7y/task:v1`,
+      "--plain-http",
+      "-o",
+      "json",
+      "--manager",
+      manager.url,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const parsed = JSON.parse(result.stdout) as {
+      url: string;
+      platform: string;
+      layers: Array<{
+        digest: string;
+        size?: number;
+        media_type?: string;
+        url: string;
+        config: boolean;
+        task: TaskJson | null;
+      }>;
+    };
+    assert.equal(parsed.url, `http://${registry.host}/v2/d7y/task/manifests/v1`);
+    assert.equal(parsed.layers.length, 2, `config and one layer: ${parsed.layers.map((l) => l.digest)}`);
+    assert.equal(parsed.layers.filter((l) => l.config).length, 1, "one config blob, marked");
+    const pulled = parsed.layers.find((l) => l.digest === layer.digest);
+    assert.ok(pulled, `the pulled layer ${layer.digest} is listed`);
+    assert.equal(pulled.config, false);
+    assert.equal(pulled.url, `http://${registry.host}/v2/d7y/task/blobs/${layer.digest}`);
+    assert.ok(pulled.task, "the pulled layer is cached");
+    const hosts = new Set(pulled.task.peers.map((peer) => peer.host_id));
+    assert.ok(hosts.has(node1.hostId) && hosts.has(node2.hostId), `both hosts in ${[...hosts]}`);
+    const config = parsed.layers.find((l) => l.config)!;
+    assert.equal(config.task, null, "the config blob was never pulled");
+
+    const table = await d7y(["task", "get", `${registry.host}/d7y/task:v1`, "--plain-http", "--manager", manager.url]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^config +sha256:[a-f0-9]{64}/m);
+    assert.match(table.stdout, /not cached anywhere/);
+    assert.match(table.stdout, /^HOST +STATE +PIECES +FROM$/m);
+  });
+
+  it("a bad image reference, a missing image or an unknown digest is one line and a non-zero exit", async () => {
+    const bad = await d7y(["task", "get", "not a reference", "--manager", manager.url]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^error: invalid image reference "not a reference"/);
+    assert.equal(bad.stderr.split("\n").length, 2, bad.stderr);
+    const missing = await d7y([
+      "task",
+      "get",
+      `${registry.host}/d7y/none:v1`,
+      "--plain-http",
+      "--manager",
+      manager.url,
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error: manager: 404 .*MANIFEST_UNKNOWN|^error: manager: 404 .*NAME_UNKNOWN/i);
     const unknown = await d7y(["task", "get", `sha256:${"0".repeat(64)}`, "--manager", manager.url]);
     assert.equal(unknown.code, 2);
     assert.equal(unknown.stderr, `error: no scheduler knows task sha256:${"0".repeat(64)}\n`);

@@ -19,13 +19,15 @@ export default class Top extends D7yCommand {
     "flight. Keys: q quits, s cycles the sort column, / filters (Enter applies, Esc clears). Needs a terminal.";
   static override flags = {
     "manager-rpc": Flags.string({
-      description: "URL of the manager's Connect/gRPC API (default: --manager's host, port 65003)",
+      description:
+        "URL of the manager's Connect/gRPC API (default: --manager's host, port 65003; without either, the manager Service's rpc port through the kubeconfig)",
       env: "D7Y_MANAGER_RPC",
       helpGroup: "CONNECTION",
     }),
     interval: Flags.string({ description: "time between snapshots (at least 200ms)", default: "1s" }),
   };
   static override examples = [
+    "kubectl d7y top",
     "kubectl d7y top --manager http://127.0.0.1:8080",
     "kubectl d7y top --manager-rpc http://127.0.0.1:65003 --interval 500ms",
   ];
@@ -34,8 +36,12 @@ export default class Top extends D7yCommand {
     const { flags } = await this.parse(Top);
     const intervalMs = parseDuration(flags.interval);
     if (intervalMs < MIN_INTERVAL_MS) throw new UserError(`--interval must be at least ${MIN_INTERVAL_MS}ms`);
-    const baseUrl = managerRpcUrl(flags.manager, flags["manager-rpc"]);
     if (!process.stdout.isTTY || !process.stdin.isTTY) throw new UserError("top needs a terminal");
+    // Neither --manager nor --manager-rpc: the manager's RPC port through the kubeconfig, port-forwarded.
+    const baseUrl =
+      flags.manager || flags["manager-rpc"]
+        ? managerRpcUrl(flags.manager, flags["manager-rpc"])
+        : await this.connectManagerRpc(flags);
 
     const stop = new AbortController();
     let snapshot: TopSnapshot | undefined;

@@ -82,6 +82,23 @@ export interface ManagerClientOptions {
 const MAX_PER_PAGE = 1000;
 
 /** The manager's REST API (`/api/v1`, `/healthy`) over undici. Errors are UserErrors with one-line messages. */
+/** `GET /api/v1/images/layers` of the manager. */
+export interface ImageLayer {
+  digest: string;
+  size?: number;
+  media_type?: string;
+  url: string;
+  /** True for the image's config blob. */
+  config: boolean;
+}
+
+export interface ImageLayers {
+  url: string;
+  manifest_digest?: string;
+  platform: string;
+  layers: ImageLayer[];
+}
+
 export class ManagerClient {
   readonly baseUrl: string;
   private readonly timeoutMs: number;
@@ -151,6 +168,30 @@ export class ManagerClient {
       if (error instanceof ManagerHttpError && error.status === 404) {
         throw new UserError(`no scheduler knows task ${digest}`);
       }
+      throw error;
+    }
+  }
+
+  /** The blobs of an image (config first, marked) as the manager resolves them from the registry. */
+  async getImageLayers(query: {
+    url: string;
+    platform?: string | undefined;
+    username?: string | undefined;
+    password?: string | undefined;
+  }): Promise<ImageLayers> {
+    const params = new URLSearchParams({ url: query.url });
+    if (query.platform) params.set("platform", query.platform);
+    if (query.username !== undefined) params.set("username", query.username);
+    if (query.password !== undefined) params.set("password", query.password);
+    return (await this.json("GET", `/api/v1/images/layers?${params}`)) as ImageLayers;
+  }
+
+  /** A task as getTask, or undefined when no scheduler knows it (404). */
+  async findTask(digest: string): Promise<TaskView | undefined> {
+    try {
+      return (await this.json("GET", `/api/v1/tasks/${encodeURIComponent(digest)}`)) as TaskView;
+    } catch (error) {
+      if (error instanceof ManagerHttpError && error.status === 404) return undefined;
       throw error;
     }
   }

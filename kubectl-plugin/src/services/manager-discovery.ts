@@ -7,12 +7,16 @@ export const MANAGER_SELECTOR = "app.kubernetes.io/component=manager";
 export const MANAGER_SERVICE = "d7y-manager";
 /** The REST port when the Service names none "http" or "rest". */
 const DEFAULT_REST_PORT = 8080;
+/** The RPC (Connect) port when the Service names none "rpc" or "grpc". */
+export const DEFAULT_RPC_PORT = 65003;
 
 export interface ManagerPod {
   namespace: string;
   pod: string;
   /** The manager's REST port in the pod. */
   port: number;
+  /** The manager's RPC (Connect) port in the pod: the Service's port named rpc or grpc, else 65003. */
+  rpcPort: number;
 }
 
 /** One line for a failed Kubernetes API call: HTTP status and message, or the network error. */
@@ -46,6 +50,10 @@ function restPort(service: V1Service): V1ServicePort | undefined {
     ports.find((port) => port.port === DEFAULT_REST_PORT) ??
     ports[0]
   );
+}
+
+function rpcServicePort(service: V1Service): V1ServicePort | undefined {
+  return (service.spec?.ports ?? []).find((port) => port.name === "rpc" || port.name === "grpc");
 }
 
 function isReady(pod: V1Pod): boolean {
@@ -94,5 +102,7 @@ export async function findManagerPod(core: CoreV1Api, namespace: string, server:
   if (!ready?.metadata?.name || target === undefined) {
     throw new UserError(`no ready pod behind the Service ${namespace}/${name}`);
   }
-  return { namespace, pod: ready.metadata.name, port: target };
+  const rpc = rpcServicePort(service);
+  const rpcPort = (rpc && podPort(ready, rpc)) ?? DEFAULT_RPC_PORT;
+  return { namespace, pod: ready.metadata.name, port: target, rpcPort };
 }

@@ -11,6 +11,8 @@ export interface ImageBlob {
   digest: string;
   /** Bytes, when the manifest says. */
   size?: number;
+  /** The descriptor's media type, when the manifest says. */
+  mediaType?: string;
 }
 
 export interface ResolvedImage {
@@ -77,6 +79,7 @@ export async function resolveImage(
         url: blobUrl(location, blob.digest),
         digest: blob.digest,
         ...(blob.size === undefined ? {} : { size: blob.size }),
+        ...(blob.mediaType === undefined ? {} : { mediaType: blob.mediaType }),
       });
     }
     return { manifestUrl: url, manifestDigest: digest, ...(picked ? { platform: picked } : {}), blobs };

@@ -85,7 +85,12 @@ export async function runPreheat(run: PreheatRun, deps: PreheatDeps): Promise<Pr
       deps.now,
     );
     image = await resolveImage(session, parsePlatform(args.platform ?? ""), signal);
-    blobs = image.blobs.map((blob) => ({ ...blob, taskId: taskIdForDigest(blob.digest) }));
+    blobs = image.blobs.map((blob) => ({
+      url: blob.url,
+      digest: blob.digest,
+      ...(blob.size === undefined ? {} : { size: blob.size }),
+      taskId: taskIdForDigest(blob.digest),
+    }));
     headersFor = (abort) => session.downloadHeaders(abort);
   } else {
     blobs = (args.urls ?? []).map((url) => ({
