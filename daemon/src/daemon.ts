@@ -57,10 +57,19 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
   });
   const observed = createDaemonMetrics(config.metrics, { tasks: () => tasks, metadata });
   let quotaRun: Promise<unknown> = Promise.resolve();
+  /** Bytes our tasks occupy, as of the last quota run (announced to the schedulers as disk use). */
+  let cacheBytes = 0;
   const runQuota = () => {
-    const run = quotaRun.then(() =>
-      enforceQuota(config.storage, { metadata, content, logger, isBusy: (id) => tasks.isBusy(id) }),
-    );
+    const run = quotaRun.then(async () => {
+      const result = await enforceQuota(config.storage, {
+        metadata,
+        content,
+        logger,
+        isBusy: (id) => tasks.isBusy(id),
+      });
+      cacheBytes = result.usedAfter;
+      return result;
+    });
     quotaRun = run.catch((error: unknown) => logger.error({ err: error }, "quota enforcement failed"));
     return run;
   };
@@ -103,7 +112,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
           pieceCount: task.pieceCount,
         })),
     uploadInFlight: () => upload?.uploadsInFlight ?? 0,
-    diskUsed: () => 0,
+    diskUsed: () => cacheBytes,
     diskQuota: config.storage.quota,
   });
   const tasks: TaskManager = new TaskManager({
@@ -184,6 +193,8 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
       component(
         "gc",
         async () => {
+          // Once at start (what a restarted daemon holds), then on an interval and after each task.
+          void runQuota().catch(() => undefined);
           gcTimer = setInterval(() => void runQuota().catch(() => undefined), config.storage.gcInterval);
           gcTimer.unref();
         },
