@@ -185,7 +185,9 @@ function start(component) {
           try {
             const entry = JSON.parse(line);
             if (entry.level >= 40 || entry.msg === component.ready)
-              process.stdout.write(`[${component.name}] ${entry.msg}${entry.err ? `: ${entry.err}` : ""}\n`);
+              process.stdout.write(
+                `[${component.name}] ${entry.msg}${entry.err ? `: ${entry.err.message ?? entry.err}` : ""}\n`,
+              );
           } catch {
             process.stdout.write(`[${component.name}] ${line}\n`);
           }

@@ -32,7 +32,10 @@ export function managerRoutes(deps: ManagerServiceDeps) {
   const logger = deps.logger.child({ component: "rpc" });
 
   const edge = (error: unknown, method: string) => {
-    if (!(error instanceof ManagerError) && !(error instanceof ConnectError)) {
+    // A client that goes away mid-stream (a scheduler or seed stopping) is normal, not a bug.
+    const gone = (error as { code?: string }).code === "ERR_STREAM_PREMATURE_CLOSE";
+    if (gone) logger.debug({ method }, "client closed the stream");
+    else if (!(error instanceof ManagerError) && !(error instanceof ConnectError)) {
       logger.error({ err: error, method }, "handler failed");
     }
     return toManagerConnectError(error);
