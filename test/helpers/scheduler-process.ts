@@ -81,3 +81,19 @@ export async function startSchedulerProcess(
     },
   };
 }
+
+/** Waits (bounded) until at least `count` hosts have announced themselves to the scheduler. */
+export async function waitForHosts(schedulerUrl: string, count: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const response = await fetch(`${schedulerUrl}/d7y.scheduler.v1.SchedulerService/ListHosts`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      const { hosts = [] } = (await response.json()) as { hosts?: unknown[] };
+      return hosts.length >= count;
+    },
+    { what: `${count} hosts announced to the scheduler`, timeoutMs },
+  );
+}

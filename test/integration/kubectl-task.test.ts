@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { type DaemonProcess, startDaemonProcess } from "../helpers/daemon-process.js";
+import type { DaemonProcess } from "../helpers/daemon-process.js";
 import { type BuiltImage, buildImage, pushImage } from "../helpers/image.js";
-import { type ManagerProcess, startManagerProcess } from "../helpers/manager-process.js";
+import { type LocalCluster, startLocalCluster } from "../helpers/local-cluster.js";
+import type { ManagerProcess } from "../helpers/manager-process.js";
 import { loopbackEnv, run, waitFor } from "../helpers/processes.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
-import { type SchedulerProcess, startSchedulerProcess } from "../helpers/scheduler-process.js";
 
 const KUBECTL_D7Y = join(dirname(fileURLToPath(import.meta.url)), "../../../kubectl-plugin/bin/kubectl-d7y.js");
 const MiB = 1024 * 1024;
@@ -29,7 +29,7 @@ describe("kubectl d7y task get after a P2P pull", function () {
 
   let registry: TestRegistry;
   let manager: ManagerProcess;
-  let scheduler: SchedulerProcess;
+  let cluster: LocalCluster | undefined;
   const nodes: DaemonProcess[] = [];
   let image: BuiltImage;
 
@@ -40,31 +40,14 @@ describe("kubectl d7y task get after a P2P pull", function () {
     registry = await startRegistry();
     image = await buildImage({ layers: [{ size: 24 * MiB, seed: "kubectl-task-big" }] });
     await pushImage(registry.url, "d7y/task", "v1", image);
-    manager = await startManagerProcess();
-    scheduler = await startSchedulerProcess({ manager: manager.rpcUrl });
-    for (let i = 0; i < 2; i++) {
-      nodes.push(
-        await startDaemonProcess({ registries: [registry.url], manager: manager.rpcUrl, announceInterval: "1s" }),
-      );
-    }
-    await waitFor(
-      async () => {
-        const response = await fetch(`${scheduler.url}/d7y.scheduler.v1.SchedulerService/ListHosts`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: "{}",
-        });
-        const { hosts = [] } = (await response.json()) as { hosts?: unknown[] };
-        return hosts.length >= 2;
-      },
-      { what: "both daemons announced to the scheduler", timeoutMs: 30_000 },
-    );
+    cluster = await startLocalCluster({ registries: [registry.url], daemons: 2 });
+    ({ manager } = cluster);
+    nodes.push(...cluster.nodes);
   });
 
   after(async () => {
-    await Promise.allSettled(nodes.map((node) => node.destroy()));
-    await Promise.allSettled([scheduler?.stop()]);
-    await Promise.allSettled([manager?.destroy(), registry?.stop()]);
+    await cluster?.stop();
+    await registry?.stop();
   });
 
   it("shows both hosts with every piece, node 2's pieces from node 1", async () => {
