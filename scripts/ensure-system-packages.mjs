@@ -13,6 +13,10 @@ const NEEDED = [
   ["/usr/bin/prometheus", "prometheus"],
   ["/usr/bin/curl", "curl"],
   ["/usr/bin/tmux", "tmux"],
+  // Go, sprig and yaml.v3 build test/helm-render (the tests' `helm template` work-alike) offline.
+  ["/usr/bin/go", "golang-go"],
+  ["/usr/share/gocode/src/github.com/Masterminds/sprig/functions.go", "golang-github-masterminds-sprig-dev"],
+  ["/usr/share/gocode/src/gopkg.in/yaml.v3/yaml.go", "golang-gopkg-yaml.v3-dev"],
 ];
 
 const missing = [...new Set(NEEDED.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];

@@ -34,6 +34,13 @@ export const DEFAULTS = {
   metricsHost: "0.0.0.0",
   metricsPort: 4002,
   metricsEnable: true,
+  /**
+   * Profiling endpoint at /debug/pprof/ (Dragonfly's `pprofPort`; its charts use 18066); -1 = off, 0 = any free
+   * port. It binds loopback by default: heap snapshots hold the process's memory (tokens, credentials), and
+   * `kubectl port-forward` reaches loopback; set pprofHost 0.0.0.0 for Dragonfly's every-address binding.
+   */
+  pprofHost: "127.0.0.1",
+  pprofPort: -1,
 } as const;
 
 const byteSize = byteSizeSchema();
@@ -152,6 +159,9 @@ export const daemonConfigSchema = z
         enable: z.boolean().default(DEFAULTS.metricsEnable),
       })
       .prefault({}),
+    /** CPU/heap profiles at GET /debug/pprof/ on their own port; -1 = off. */
+    pprofHost: z.string().min(1).default(DEFAULTS.pprofHost),
+    pprofPort: z.number().int().min(-1).max(65535).default(DEFAULTS.pprofPort),
   })
   .strict()
   .transform((config) => ({

@@ -1,7 +1,7 @@
 import { networkInterfaces, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { type Component, supervise } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import { type Logger, ProfilingEndpoint } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import { HttpOrigin } from "./backend/http-origin.js";
 import type { DaemonConfig } from "./config.js";
@@ -29,6 +29,8 @@ export interface Daemon {
   /** http://host:port/metrics when metrics are enabled. */
   readonly metricsUrl: string | undefined;
   readonly metrics: DaemonMetrics | undefined;
+  /** http://host:port/debug/pprof/ when pprofPort is not -1. */
+  readonly pprofUrl: string | undefined;
   /** Runs the quota check now (it also runs after each completed task and on an interval). */
   enforceQuota(): ReturnType<typeof enforceQuota>;
   stop(): Promise<void>;
@@ -168,6 +170,15 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     : undefined;
   let gcTimer: NodeJS.Timeout | undefined;
 
+  const pprof =
+    config.pprofPort >= 0
+      ? new ProfilingEndpoint({
+          host: config.pprofHost,
+          port: config.pprofPort,
+          name: "d7y-daemon",
+          logger: logger.child({ component: "pprof" }),
+        })
+      : undefined;
   const supervisor = supervise(
     [
       component(
@@ -232,6 +243,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
         async () => managerLink?.stop(),
       ),
       ...(observed ? [observed.endpoint] : []),
+      ...(pprof ? [pprof] : []),
     ],
     logger,
   );
@@ -245,6 +257,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     tasks,
     metricsUrl: observed?.endpoint.url,
     metrics: observed?.metrics,
+    pprofUrl: pprof?.url,
     enforceQuota: () => runQuota(),
     stop: () => supervisor.stop(),
   };
@@ -258,6 +271,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
       schedulers: config.scheduler.addresses,
       dataDir: config.dataDir,
       metrics: daemon.metricsUrl,
+      pprof: daemon.pprofUrl,
     },
     "d7y-daemon ready",
   );

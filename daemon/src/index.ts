@@ -1,5 +1,16 @@
 export { HttpOrigin } from "./backend/http-origin.js";
 export { type DaemonConfig, type DaemonConfigInput, DEFAULTS, daemonConfigSchema } from "./config.js";
+export { type ContainerdConfigOptions, runContainerdConfig } from "./containerd/command.js";
+export {
+  type ContainerdRegistryConfig,
+  DEFAULT_HOSTS_DIR,
+  ensureConfigPath,
+  injectConfigPath,
+  minimalConfig,
+  parseContainerdConfig,
+  REGISTRY_TABLE,
+  writeFileAtomic,
+} from "./containerd/containerd-config.js";
 export { type HostsTomlOptions, renderHostsToml, writeHostsToml } from "./containerd/hosts-toml.js";
 export { type Daemon, type DaemonDeps, startDaemon } from "./daemon.js";
 export { DaemonError, UpstreamResponseError } from "./errors.js";

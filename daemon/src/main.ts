@@ -3,7 +3,7 @@ import { exitOnError } from "@d7y/lifecycle";
 import { runService } from "@d7y/observability";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS, daemonConfigSchema } from "./config.js";
-import { writeHostsToml } from "./containerd/hosts-toml.js";
+import { type ContainerdConfigOptions, runContainerdConfig } from "./containerd/command.js";
 import { startDaemon } from "./daemon.js";
 
 function integer(value: string): number {
@@ -48,6 +48,8 @@ const FLAG_PATHS: Record<string, string> = {
   managerRefresh: "manager.refreshInterval",
   metricsHost: "metrics.host",
   metricsPort: "metrics.port",
+  pprofHost: "pprofHost",
+  pprofPort: "pprofPort",
   metrics: "metrics.enable",
 };
 
@@ -129,6 +131,15 @@ const program = new Command("d7y-daemon")
   // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
   .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
   .option("--no-metrics", "do not serve Prometheus metrics")
+  .option(
+    "--pprof-port <port>",
+    "serve CPU/heap profiles at /debug/pprof/ on this port (Dragonfly's pprofPort; default -1: off, 0: any free port)",
+    integer,
+  )
+  .option(
+    "--pprof-host <host>",
+    `profiling listen address (default ${DEFAULTS.pprofHost}: heap snapshots expose memory; 0.0.0.0 for every address)`,
+  )
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -148,8 +159,9 @@ api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces}, 
 scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
 tracing.{endpoint,sampleRatio},
 download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
-storage.{quota,highWatermark,lowWatermark,gcInterval}, metrics.{host,port,enable}. Sizes take units (512MiB, 10GB), durations
-take units (500ms, 30s, 5m).`,
+storage.{quota,highWatermark,lowWatermark,gcInterval}, metrics.{host,port,enable}, pprofHost, pprofPort (-1 off;
+profiles at /debug/pprof/), verbose (true = logLevel debug unless logLevel is set). Sizes take units (512MiB, 10GB),
+durations take units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {
     const config = configFromOptions(daemonConfigSchema, options, FLAG_PATHS);
@@ -165,22 +177,25 @@ take units (500ms, 30s, 5m).`,
 program
   .command("containerd-config")
   .description(
-    "write containerd hosts.toml files that send pulls through the d7y mirror, keeping each registry as fallback",
+    "point containerd's registry config_path at hosts.toml files that send pulls through the d7y mirror, keeping each registry as fallback",
   )
-  .requiredOption("--hosts-dir <dir>", "containerd's registry config_path, e.g. /etc/containerd/certs.d")
+  .option(
+    "--containerd-config <file>",
+    "containerd's config.toml, e.g. /etc/containerd/config.toml: hosts.toml files go to its CRI registry config_path",
+  )
+  .option(
+    "--inject-config-path",
+    "with --containerd-config: add config_path (--hosts-dir, default /etc/containerd/certs.d) when the config has none, creating the file if missing; containerd must then be restarted",
+  )
+  .option(
+    "--hosts-dir <dir>",
+    "hosts dir to write, e.g. /etc/containerd/certs.d (optional with --containerd-config; its config_path wins)",
+  )
   .option("--mirror <url>", "mirror address containerd should use", `http://127.0.0.1:${DEFAULTS.proxyPort}`)
   .option("--registry <url>", "registry to route through the mirror, e.g. https://ghcr.io; repeat for several", collect)
   .option("--all", "also write _default/hosts.toml so every other registry goes through the mirror")
-  .action(async (options: { hostsDir: string; mirror: string; registry?: string[]; all?: boolean }) => {
-    if (!options.registry?.length && !options.all) {
-      throw new ConfigError("give at least one --registry, or --all");
-    }
-    const written = await writeHostsToml(options.hostsDir, {
-      mirror: options.mirror,
-      registries: options.registry ?? [],
-      all: options.all ?? false,
-    });
-    for (const path of written) console.log(`wrote ${path}`);
+  .action(async (options: ContainerdConfigOptions) => {
+    await runContainerdConfig(options);
   });
 
 program

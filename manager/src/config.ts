@@ -35,6 +35,13 @@ export const DEFAULTS = {
   metricsHost: "0.0.0.0",
   metricsPort: 8000,
   metricsEnable: true,
+  /**
+   * Profiling endpoint at /debug/pprof/ (Dragonfly's `pprofPort`; its charts use 18066); -1 = off, 0 = any free
+   * port. It binds loopback by default: heap snapshots hold the process's memory (tokens, credentials), and
+   * `kubectl port-forward` reaches loopback; set pprofHost 0.0.0.0 for Dragonfly's every-address binding.
+   */
+  pprofHost: "127.0.0.1",
+  pprofPort: -1,
 } as const;
 
 /** Config of the default cluster (id 1) created on the first start; Dragonfly's defaults. */
@@ -100,6 +107,9 @@ export const managerConfigSchema = z
     metricsHost: z.string().min(1).default(DEFAULTS.metricsHost),
     metricsPort: port.default(DEFAULTS.metricsPort),
     metricsEnable: z.boolean().default(DEFAULTS.metricsEnable),
+    /** CPU/heap profiles at GET /debug/pprof/ on their own port; -1 = off. */
+    pprofHost: z.string().min(1).default(DEFAULTS.pprofHost),
+    pprofPort: z.number().int().min(-1).max(65535).default(DEFAULTS.pprofPort),
   })
   .strict();
 

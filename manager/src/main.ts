@@ -32,6 +32,8 @@ const FLAG_PATHS: Record<string, string> = {
   tracingSampleRatio: "tracingSampleRatio",
   metricsHost: "metricsHost",
   metricsPort: "metricsPort",
+  pprofHost: "pprofHost",
+  pprofPort: "pprofPort",
   metrics: "metricsEnable",
 };
 
@@ -70,6 +72,15 @@ const program = new Command("d7y-manager")
   // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
   .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
   .option("--no-metrics", "do not serve Prometheus metrics")
+  .option(
+    "--pprof-port <port>",
+    "serve CPU/heap profiles at /debug/pprof/ on this port (Dragonfly's pprofPort; default -1: off, 0: any free port)",
+    integer,
+  )
+  .option(
+    "--pprof-host <host>",
+    `profiling listen address (default ${DEFAULTS.pprofHost}: heap snapshots expose memory; 0.0.0.0 for every address)`,
+  )
   .addOption(
     new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
       "trace",
@@ -87,7 +98,8 @@ const program = new Command("d7y-manager")
     `
 Config file keys (YAML, camelCase): host, port, rpcHost, rpcPort, dataDir, logLevel, bodyLimitBytes,
 registryTimeoutMs, insecureRegistries, maxRunningJobs, resumeGraceMs, schedulerTimeoutMs, keepAliveTimeoutMs,
-metricsHost, metricsPort, metricsEnable.
+metricsHost, metricsPort, metricsEnable, pprofHost, pprofPort (-1 off; profiles at /debug/pprof/), verbose (true =
+logLevel debug unless logLevel is set).
 Durations take a number of milliseconds or units (500ms, 30s, 5m).`,
   )
   .action(async (options: Record<string, unknown>) => {

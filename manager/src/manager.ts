@@ -1,5 +1,5 @@
 import { type Component, supervise } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import { type Logger, ProfilingEndpoint } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import { Clusters } from "./cluster/clusters.js";
 import { InstanceRegistry } from "./cluster/instances.js";
@@ -42,6 +42,8 @@ export interface Manager {
   /** http://host:port/metrics when metrics are enabled. */
   readonly metricsUrl: string | undefined;
   readonly metrics: ManagerMetrics | undefined;
+  /** http://host:port/debug/pprof/ when pprofPort is not -1. */
+  readonly pprofUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -149,6 +151,16 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
     },
   ];
   if (observed) components.push(observed.endpoint);
+  const pprof =
+    config.pprofPort >= 0
+      ? new ProfilingEndpoint({
+          host: config.pprofHost,
+          port: config.pprofPort,
+          name: "d7y-manager",
+          logger: logger.child({ component: "pprof" }),
+        })
+      : undefined;
+  if (pprof) components.push(pprof);
   const supervisor = supervise(components, logger);
   await supervisor.start();
   const manager: Manager = {
@@ -158,10 +170,17 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
     rpcPort: rpc!.port,
     metricsUrl: observed?.endpoint.url,
     metrics: observed?.metrics,
+    pprofUrl: pprof?.url,
     stop: () => supervisor.stop(),
   };
   logger.info(
-    { rest: manager.restUrl, rpc: manager.rpcUrl, metrics: manager.metricsUrl, dataDir: config.dataDir },
+    {
+      rest: manager.restUrl,
+      rpc: manager.rpcUrl,
+      metrics: manager.metricsUrl,
+      pprof: manager.pprofUrl,
+      dataDir: config.dataDir,
+    },
     "d7y-manager ready",
   );
   return manager;

@@ -1,5 +1,5 @@
 import { type Component, supervise } from "@d7y/lifecycle";
-import type { Logger } from "@d7y/observability";
+import { type Logger, ProfilingEndpoint } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import type { SchedulerConfig, SchedulerOptions } from "./config.js";
 import { advertisedIp, ManagerAnnouncer } from "./manager/manager-announcer.js";
@@ -22,6 +22,8 @@ export interface Scheduler {
   /** http://host:port/metrics when metrics are enabled. */
   readonly metricsUrl: string | undefined;
   readonly metrics: SchedulerMetrics | undefined;
+  /** http://host:port/debug/pprof/ when pprofPort is not -1. */
+  readonly pprofUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,8 @@ export function schedulerOptions(config: SchedulerConfig): SchedulerOptions {
     metricsHost: _metricsHost,
     metricsPort: _metricsPort,
     metricsEnable: _metricsEnable,
+    pprofHost: _pprofHost,
+    pprofPort: _pprofPort,
     ...options
   } = config;
   return options;
@@ -89,6 +93,16 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     components.push({ name: "manager", start: async () => announcer.start(), stop: () => announcer.stop() });
   }
   if (observed) components.push(observed.endpoint);
+  const pprof =
+    config.pprofPort >= 0
+      ? new ProfilingEndpoint({
+          host: config.pprofHost,
+          port: config.pprofPort,
+          name: "d7y-scheduler",
+          logger: logger.child({ component: "pprof" }),
+        })
+      : undefined;
+  if (pprof) components.push(pprof);
   const supervisor = supervise(components, logger);
   await supervisor.start();
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -99,8 +113,9 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     state,
     metricsUrl: observed?.endpoint.url,
     metrics: observed?.metrics,
+    pprofUrl: pprof?.url,
     stop: () => supervisor.stop(),
   };
-  logger.info({ url: scheduler.url, metrics: scheduler.metricsUrl }, "d7y-scheduler ready");
+  logger.info({ url: scheduler.url, metrics: scheduler.metricsUrl, pprof: scheduler.pprofUrl }, "d7y-scheduler ready");
   return scheduler;
 }

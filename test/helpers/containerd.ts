@@ -22,6 +22,18 @@ export interface StartContainerdOptions {
   namespace?: string;
   /** Mirror containerd's log to stderr. */
   echo?: boolean;
+  /**
+   * Called with the path of the config file the helper wrote, before containerd starts: lets a test
+   * edit it (e.g. with `d7y-daemon containerd-config --inject-config-path`).
+   */
+  beforeStart?: (configFile: string) => Promise<void>;
+  /**
+   * Run containerd inside this network namespace (`ip netns exec NS containerd ...`, which execs, so the
+   * tracked PID is containerd's). Its registry traffic then leaves from that namespace; the socket is a
+   * file and stays reachable from the test. Use the native snapshotter: `ip netns exec` also makes a
+   * mount namespace, and overlay mounts made there are not visible to the cleanup.
+   */
+  netns?: string;
 }
 
 export interface PullOptions {
@@ -153,7 +165,14 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
     }
     const configFile = join(dir, "config.toml");
     await writeFile(configFile, `${config.join("\n")}\n`);
-    daemon = spawnTracked("/usr/bin/containerd", ["--config", configFile], { name: "containerd", echo: opts.echo });
+    await opts.beforeStart?.(configFile);
+    const containerdArgs = ["--config", configFile];
+    daemon = opts.netns
+      ? spawnTracked("ip", ["netns", "exec", opts.netns, "/usr/bin/containerd", ...containerdArgs], {
+          name: `containerd (${opts.netns})`,
+          echo: opts.echo,
+        })
+      : spawnTracked("/usr/bin/containerd", containerdArgs, { name: "containerd", echo: opts.echo });
     const d = daemon;
     const ctr = (args: readonly string[], o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) =>
       run("/usr/bin/ctr", ["-a", socket, "-n", namespace, ...args], {

@@ -1,3 +1,11 @@
-export { ConfigError, configFromOptions, mergeLayers, readYamlFile, setPath, validateConfig } from "./load.js";
+export {
+  applyFileVerbose,
+  ConfigError,
+  configFromOptions,
+  mergeLayers,
+  readYamlFile,
+  setPath,
+  validateConfig,
+} from "./load.js";
 export { byteSizeSchema, durationSchema } from "./schemas.js";
 export { formatBytes, parseByteSize, parseDuration } from "./units.js";

@@ -65,9 +65,25 @@ export function validateConfig<S extends z.ZodType>(schema: S, input: unknown): 
 }
 
 /**
+ * Takes Dragonfly's top-level `verbose` key out of a config file layer (the schemas are strict and do not
+ * know it): `verbose: true` becomes `logLevel: debug` unless the file sets `logLevel` itself.
+ */
+export function applyFileVerbose(file: Record<string, unknown>): Record<string, unknown> {
+  if (!("verbose" in file)) return file;
+  const { verbose, ...rest } = file;
+  if (verbose === undefined || verbose === null) return rest;
+  if (typeof verbose !== "boolean") {
+    throw new ConfigError(`invalid configuration: verbose: expected a boolean, got ${JSON.stringify(verbose)}`);
+  }
+  if (verbose && rest.logLevel === undefined) rest.logLevel = "debug";
+  return rest;
+}
+
+/**
  * The config of a command: the YAML file named by `options.config` (if any), overridden by the flags
  * that map onto config paths (`flagPaths`: option name -> dotted path), `--verbose` meaning debug logs,
- * validated against the schema.
+ * validated against the schema. A file's `verbose: true` (Dragonfly's key) means debug logs unless the
+ * file or a flag sets `logLevel`.
  */
 export function configFromOptions<S extends z.ZodType>(
   schema: S,
@@ -79,6 +95,6 @@ export function configFromOptions<S extends z.ZodType>(
     if (options[name] !== undefined) setPath(flags, path, options[name]);
   }
   if (options.verbose) flags.logLevel = "debug";
-  const file = typeof options.config === "string" ? readYamlFile(options.config) : {};
+  const file = typeof options.config === "string" ? applyFileVerbose(readYamlFile(options.config)) : {};
   return validateConfig(schema, mergeLayers(file, flags));
 }

@@ -14,6 +14,14 @@ export {
   type MetricsServerOptions,
   startMetricsServer,
 } from "./metrics-server.js";
+export {
+  PPROF_PREFIX,
+  PROFILE_SECONDS,
+  ProfilingEndpoint,
+  type ProfilingServer,
+  type ProfilingServerOptions,
+  startProfilingServer,
+} from "./profiling.js";
 export { runService, type ServiceOptions } from "./service.js";
 export {
   type Attributes,

@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "./containerd-config.js";
 
 export interface HostsTomlOptions {
   /** The mirror address containerd should try first, e.g. http://127.0.0.1:4001. */
@@ -70,14 +71,14 @@ export function renderHostsToml(options: HostsTomlOptions): HostsTomlFile[] {
   return files;
 }
 
-/** Writes <hostsDir>/<namespace>/hosts.toml for each file; returns the paths written. */
+/** Writes <hostsDir>/<namespace>/hosts.toml for each file (atomically); returns the paths written. */
 export async function writeHostsToml(hostsDir: string, options: HostsTomlOptions): Promise<string[]> {
   const written: string[] = [];
   for (const file of renderHostsToml(options)) {
     const dir = join(hostsDir, file.namespace);
     await mkdir(dir, { recursive: true });
     const path = join(dir, "hosts.toml");
-    await writeFile(path, file.content);
+    await writeFileAtomic(path, file.content);
     written.push(path);
   }
   return written;

@@ -8,7 +8,7 @@ import { createMetricsRegistry, type Registry } from "@d7y/observability";
 import { SchedulerMetrics } from "@d7y/scheduler";
 import { exposedNames } from "../../helpers/metrics-text.js";
 
-const DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), "../../../../deploy/grafana/d7y-dashboard.json");
+const DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), "../../../../helm/d7y/dashboards/d7y-dashboard.json");
 /** Every panel and query uses the dashboard's datasource variable. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JavaScript template.
 const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
@@ -51,7 +51,7 @@ async function knownMetrics(): Promise<Map<string, Set<string>>> {
   return known;
 }
 
-describe("Grafana dashboard deploy/grafana/d7y-dashboard.json", () => {
+describe("Grafana dashboard helm/d7y/dashboards/d7y-dashboard.json", () => {
   let dashboard: {
     uid: string;
     title: string;
