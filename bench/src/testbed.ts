@@ -1,26 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createBridgeNetwork, namespace, type Place, sh } from "@d7y/test/helpers/netns";
 import { run, spawnTracked, type TrackedProcess, waitFor } from "@d7y/test/helpers/processes";
 
-/** Runs a command, failing with its output when it exits non-zero. */
-export async function sh(cmd: string, args: string[]): Promise<string> {
-  const result = await run(cmd, args, { timeoutMs: 60_000 });
-  if (result.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${result.stderr || result.stdout}`);
-  return result.stdout;
-}
-
-/** Where a process runs: the root namespace (loopback only) or a network namespace made by the bench. */
-export interface Place {
-  name: string;
-  /** Prefix that puts a command in this place. */
-  wrap(cmd: string, args: string[]): [string, string[]];
-}
-
-export const ROOT_NS: Place = { name: "root", wrap: (cmd, args) => [cmd, args] };
-
-export function namespace(ns: string): Place {
-  return { name: ns, wrap: (cmd, args) => ["ip", ["netns", "exec", ns, cmd, ...args]] };
-}
+// The namespace helpers live in the test package (the chart's end-to-end test uses them too).
+export { namespace, type Place, ROOT_NS, sh, txBytes } from "@d7y/test/helpers/netns";
 
 /**
  * Two hosts joined by one veth pair, the registry's side capped with tbf: a registry across a real
@@ -154,69 +138,13 @@ const SWARM_SUBNET = "10.79.0.0/24";
  * The root namespace gets a blackhole route for the subnet before anything starts.
  */
 export async function createSwarmTestbed(egressMbit: number[]): Promise<SwarmTestbed> {
-  const bridge = "d7yf-br";
-  const names = egressMbit.map((_, i) => `d7yf-h${i + 1}`);
-  const teardown = async () => {
-    for (const ns of [...names, bridge]) await run("ip", ["netns", "del", ns], { timeoutMs: 10_000 });
-    await run("ip", ["route", "del", "blackhole", SWARM_SUBNET], { timeoutMs: 10_000 });
+  const network = await createBridgeNetwork({
+    subnet: SWARM_SUBNET,
+    bridgeNs: "d7yf-br",
+    hosts: egressMbit.map((rate, i) => ({ ns: `d7yf-h${i + 1}`, ip: `10.79.0.${i + 1}`, egressMbit: rate })),
+  });
+  return {
+    hosts: network.hosts.map((h) => ({ ns: h.ns, ip: h.ip, place: h.place })),
+    teardown: network.teardown,
   };
-  await teardown();
-  await sh("ip", ["route", "add", "blackhole", SWARM_SUBNET]);
-  try {
-    await sh("ip", ["netns", "add", bridge]);
-    await sh("ip", ["-n", bridge, "link", "set", "lo", "up"]);
-    await sh("ip", ["-n", bridge, "link", "add", "br0", "type", "bridge"]);
-    await sh("ip", ["-n", bridge, "link", "set", "br0", "up"]);
-    for (const [i, ns] of names.entries()) {
-      const ip = `10.79.0.${i + 1}`;
-      await sh("ip", ["netns", "add", ns]);
-      await sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
-      await sh("ip", [
-        "link",
-        "add",
-        "eth0",
-        "netns",
-        ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        `p${i + 1}`,
-        "netns",
-        bridge,
-      ]);
-      await sh("ip", ["-n", bridge, "link", "set", `p${i + 1}`, "master", "br0"]);
-      await sh("ip", ["-n", bridge, "link", "set", `p${i + 1}`, "up"]);
-      await sh("ip", ["-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
-      await sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-      const rate = egressMbit[i]!;
-      const burst = `${Math.max(256, Math.ceil(rate / 4))}kb`;
-      await sh("tc", [
-        "-n",
-        ns,
-        "qdisc",
-        "add",
-        "dev",
-        "eth0",
-        "root",
-        "tbf",
-        "rate",
-        `${rate}mbit`,
-        "burst",
-        burst,
-        "latency",
-        "100ms",
-      ]);
-    }
-  } catch (error) {
-    await teardown();
-    throw error;
-  }
-  return { hosts: names.map((ns, i) => ({ ns, ip: `10.79.0.${i + 1}`, place: namespace(ns) })), teardown };
-}
-
-/** Bytes a namespace's eth0 has sent. */
-export async function txBytes(place: Place): Promise<number> {
-  const [cmd, args] = place.wrap("cat", ["/sys/class/net/eth0/statistics/tx_bytes"]);
-  return Number((await sh(cmd, args)).trim());
 }

@@ -6,7 +6,8 @@
 // required, fail, toYaml, fromYaml, toJson, fromJson, lookup...), missingkey=zero with "<no value>"
 // blanked, manifest splitting, and Helm's error wording ("Error: execution error at (...): msg").
 //
-// Not covered: subcharts/dependencies, values.schema.json validation, hooks and install ordering
+// Not covered here: values.schema.json validation (test/helpers/helm.ts does it with ajv, as Helm
+// does before rendering), subcharts/dependencies, hooks and install ordering
 // (output is sorted by template path), toToml, and a real lookup (it returns an empty map, as in
 // `helm template`).
 //
