@@ -3,9 +3,12 @@
 // the Dockerfile before this runs). The Dockerfile runs it; a test runs it against the working tree and
 // starts each binary from the result, so a missing file shows up here rather than in a cluster.
 //
-//   node scripts/assemble-image.mjs OUT_DIR [--link-node-modules]
+//   node scripts/assemble-image.mjs OUT_DIR [--link-node-modules | --hardlink-node-modules]
 //
-// --link-node-modules links the third-party packages instead of copying them (for the test).
+// --link-node-modules symlinks the third-party packages instead of copying them (fast, for tests that run
+// the binaries as root); --hardlink-node-modules hard-links their files (fast too, and readable by another
+// user even when the repository's own directory is not), falling back to a copy across file systems.
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,7 +42,8 @@ function withoutBuildInfo(source) {
   return !source.endsWith(".tsbuildinfo");
 }
 
-export function assemble(out, { linkNodeModules = false } = {}) {
+/** nodeModules: "copy" (the image), "link" (symlinks into the tree) or "hardlink" (hard-linked files). */
+export function assemble(out, { nodeModules = "copy" } = {}) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const rootPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -61,7 +65,7 @@ export function assemble(out, { linkNodeModules = false } = {}) {
     cpSync(join(from, "dist"), join(to, "dist"), { recursive: true, filter: withoutBuildInfo });
     if (existsSync(join(from, "bin"))) cpSync(join(from, "bin"), join(to, "bin"), { recursive: true });
   }
-  if (linkNodeModules) {
+  if (nodeModules === "link") {
     // Third-party packages are linked from the tree; the @d7y workspace links point into OUT_DIR, so the
     // binaries load the assembled workspaces, not the sources.
     mkdirSync(join(out, "node_modules/@d7y"), { recursive: true });
@@ -76,7 +80,14 @@ export function assemble(out, { linkNodeModules = false } = {}) {
   } else {
     // Workspace links (node_modules/@d7y/x -> ../../x) stay relative, so they resolve inside OUT_DIR;
     // the links of workspaces left out of the image are dropped.
-    cpSync(join(root, "node_modules"), join(out, "node_modules"), { recursive: true, verbatimSymlinks: true });
+    let linked = false;
+    if (nodeModules === "hardlink") {
+      linked = spawnSync("cp", ["-al", join(root, "node_modules"), join(out, "node_modules")]).status === 0;
+      if (!linked) rmSync(join(out, "node_modules"), { recursive: true, force: true });
+    }
+    if (!linked) {
+      cpSync(join(root, "node_modules"), join(out, "node_modules"), { recursive: true, verbatimSymlinks: true });
+    }
     for (const name of ["test", "bench"]) rmSync(join(out, "node_modules/@d7y", name), { force: true });
   }
   return runtimeBins(out);
@@ -85,10 +96,15 @@ export function assemble(out, { linkNodeModules = false } = {}) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = process.argv[2];
   if (!out) {
-    console.error("usage: node scripts/assemble-image.mjs OUT_DIR [--link-node-modules]");
+    console.error("usage: node scripts/assemble-image.mjs OUT_DIR [--link-node-modules | --hardlink-node-modules]");
     process.exit(2);
   }
-  const bins = assemble(out, { linkNodeModules: process.argv.includes("--link-node-modules") });
+  const nodeModules = process.argv.includes("--link-node-modules")
+    ? "link"
+    : process.argv.includes("--hardlink-node-modules")
+      ? "hardlink"
+      : "copy";
+  const bins = assemble(out, { nodeModules });
   for (const [name, path] of Object.entries(bins))
     console.log(`${name} -> ${relative(process.cwd(), join(out, path))}`);
 }

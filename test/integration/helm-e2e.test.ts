@@ -201,10 +201,10 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
 
     // The image's file tree, as the Dockerfile assembles it.
     const { assemble } = (await import(pathToFileURL(join(REPO, "scripts/assemble-image.mjs")).href)) as {
-      assemble(dir: string, opts: { linkNodeModules: boolean }): Record<string, string>;
+      assemble(dir: string, opts: { nodeModules: "copy" | "link" | "hardlink" }): Record<string, string>;
     };
     const imageRoot = join(work, "image");
-    const relBins = assemble(imageRoot, { linkNodeModules: true });
+    const relBins = assemble(imageRoot, { nodeModules: "hardlink" });
     await chmod(imageRoot, 0o755);
     const bins: Record<string, string> = {};
     for (const [name, rel] of Object.entries(relBins)) bins[name] = join(imageRoot, rel);

@@ -21,9 +21,9 @@ describe("container image tree (scripts/assemble-image.mjs)", function () {
   before(async () => {
     out = await mkdtemp(join(tmpdir(), "d7y-image-tree-"));
     const { assemble } = (await import(pathToFileURL(join(REPO, "scripts/assemble-image.mjs")).href)) as {
-      assemble(dir: string, opts: { linkNodeModules: boolean }): Record<string, string>;
+      assemble(dir: string, opts: { nodeModules: "copy" | "link" | "hardlink" }): Record<string, string>;
     };
-    bins = assemble(join(out, "opt/d7y"), { linkNodeModules: true });
+    bins = assemble(join(out, "opt/d7y"), { nodeModules: "hardlink" });
   });
 
   after(async () => {
