@@ -313,6 +313,56 @@ describe("helm chart helm/d7y", function () {
     });
   });
 
+  it("serviceMonitor.enable: true renders them without the CRD's API, false never; metrics off drops them", async () => {
+    const monitors = async (values: Obj, apiVersions: string[] = []) =>
+      (await renderChart({ chartDir: D7Y_CHART_DIR, values, apiVersions })).objects
+        .filter((o) => o.object.kind === "ServiceMonitor")
+        .map((o) => o.object.metadata.name as string)
+        .sort();
+    const forced = { serviceMonitor: { enable: true } };
+    assert.deepEqual(await monitors({ scheduler: { metrics: forced }, manager: { metrics: forced } }), [
+      "d7y-manager",
+      "d7y-scheduler",
+    ]);
+    const off = { serviceMonitor: { enable: false } };
+    assert.deepEqual(await monitors({ dfdaemon: { metrics: off } }, [SERVICE_MONITOR_API]), [
+      "d7y-manager",
+      "d7y-scheduler",
+      "d7y-seed-peer",
+    ]);
+    const { objects } = await renderChart({
+      chartDir: D7Y_CHART_DIR,
+      values: { dfdaemon: { metrics: { enable: false } } },
+      apiVersions: [SERVICE_MONITOR_API],
+    });
+    assert.ok(
+      !objects.some(
+        (o) =>
+          o.object.metadata.name === "d7y-dfdaemon" && o.object.kind !== "DaemonSet" && o.object.kind !== "ConfigMap",
+      ),
+    );
+    const daemon = container(find(objects, "DaemonSet", "d7y-dfdaemon"), "dfdaemon");
+    assert.ok(daemon.args.includes("--no-metrics"));
+    assert.ok(!(daemon.ports as Obj[]).some((p) => p.name === "metrics"));
+  });
+
+  it("image options: a digest replaces the tag and pull secrets reach every pod", async () => {
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const { objects } = await renderChart({
+      chartDir: D7Y_CHART_DIR,
+      values: { image: { digest, pullSecrets: ["regcred"] } },
+    });
+    await validateAll(objects);
+    const pods = objects.map((o) => o.object.spec?.template?.spec).filter((pod) => pod !== undefined);
+    assert.equal(pods.length, 4);
+    for (const pod of pods) {
+      assert.deepEqual(pod.imagePullSecrets, [{ name: "regcred" }]);
+      for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+        assert.equal(c.image, `ghcr.io/d7y/d7y@${digest}`);
+      }
+    }
+  });
+
   describe("bad values get a clear error", () => {
     it("refuses an empty registry list while containerd injection is on", async () => {
       const error = await renderChartError({

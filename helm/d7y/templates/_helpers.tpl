@@ -54,8 +54,9 @@ app.kubernetes.io/part-of: d7y
 {{- end -}}
 {{- end -}}
 
+{{/* The pod's imagePullSecrets block, or nothing. */}}
 {{- define "d7y.imagePullSecrets" -}}
-{{- with .Values.image.pullSecrets }}
+{{- with .Values.image.pullSecrets -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}
@@ -89,7 +90,7 @@ imagePullSecrets:
 {{/* Flags every component takes for tracing. */}}
 {{- define "d7y.tracingArgs" -}}
 {{- $endpoint := include "d7y.tracingEndpoint" . -}}
-{{- if $endpoint }}
+{{- if $endpoint -}}
 - --tracing-endpoint={{ $endpoint }}
 - --tracing-sample-ratio={{ .Values.tracing.sampleRatio }}
 {{- end }}
