@@ -10,6 +10,8 @@ const NEEDED = [
   ["/usr/bin/skopeo", "skopeo"],
   ["/usr/bin/htpasswd", "apache2-utils"],
   ["/usr/sbin/ip", "iproute2"],
+  // helm-e2e installs the dfdaemon pods' hostPorts (DNAT) inside its node namespaces, as CNI portmap does.
+  ["/usr/sbin/iptables", "iptables"],
   ["/usr/bin/prometheus", "prometheus"],
   ["/usr/bin/curl", "curl"],
   ["/usr/bin/tmux", "tmux"],

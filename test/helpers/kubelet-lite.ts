@@ -22,6 +22,8 @@
  * - the program name is resolved against the assembled image tree (`bins`, run with process.execPath),
  *   `sh` is /bin/sh;
  * - Services resolve through /etc/hosts (see hostsEntries()) to the pod IPs directly (no ClusterIP);
+ * - hostPorts are listed (LitePod.hostPorts), not published: the test installs them like the CNI portmap
+ *   plugin would (test/helpers/portmap.ts);
  * - no restarts, no liveness probes, no resource limits.
  */
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
@@ -115,6 +117,15 @@ export interface ProcessSpec {
   gid: number;
 }
 
+export interface HostPort {
+  container: string;
+  /** The port's name, "" when it has none. */
+  name: string;
+  containerPort: number;
+  hostPort: number;
+  protocol: string;
+}
+
 export interface LitePod {
   readonly placement: PodPlacement;
   readonly labels: Record<string, string>;
@@ -124,6 +135,11 @@ export interface LitePod {
   readonly specs: Map<string, ProcessSpec>;
   readonly initResults: InitResult[];
   readonly processes: Map<string, TrackedProcess>;
+  /**
+   * The containers' ports that ask for a hostPort. kubelet-lite does not publish them (that is the CNI
+   * portmap plugin's job on a node): see test/helpers/portmap.ts.
+   */
+  readonly hostPorts: HostPort[];
   /** Runs the init containers in order; throws on the first non-zero exit. */
   runInitContainers(): Promise<InitResult[]>;
   /** Starts every container (not waiting for readiness). */
@@ -172,6 +188,8 @@ export class KubeletLite {
   readonly namespace: string;
   readonly pods: LitePod[] = [];
   private readonly objects: K8s[];
+  /** Pods that something else stands in for (not run here), for Service DNS only. */
+  private readonly standIns: Array<{ labels: Record<string, string>; podIp: string }> = [];
 
   constructor(private readonly opts: KubeletLiteOptions) {
     this.namespace = opts.namespace ?? "d7y";
@@ -199,8 +217,18 @@ export class KubeletLite {
   }
 
   /**
+   * Records that a process outside kubelet-lite stands in for a pod of `workload` (e.g. an image that cannot
+   * run here) at `podIp`: Services selecting the workload's pod labels then resolve to it (hostsEntries()).
+   */
+  addStandIn(kind: WorkloadKind, workload: string, podIp: string): void {
+    const w = this.workloads().find((x) => x.kind === kind && x.name === workload);
+    if (!w) throw new Error(`no ${kind} ${workload} in the rendered objects`);
+    this.standIns.push({ labels: { ...(w.template.metadata?.labels ?? {}) }, podIp });
+  }
+
+  /**
    * /etc/hosts entries standing in for cluster DNS: every Service name (`svc`, `svc.ns`, `svc.ns.svc`,
-   * `svc.ns.svc.cluster.local`) maps to the IPs of the created pods its selector matches; StatefulSet pods
+   * `svc.ns.svc.cluster.local`) maps to the IPs of the created pods (and stand-ins) its selector matches; StatefulSet pods
    * also get `pod.svc.ns.svc[.cluster.local]` for their serviceName.
    */
   hostsEntries(): Array<{ ip: string; names: string[] }> {
@@ -220,9 +248,10 @@ export class KubeletLite {
     for (const svc of this.objects.filter((o) => o.kind === "Service")) {
       const selector = (svc.spec?.selector ?? {}) as Record<string, string>;
       const name = svc.metadata.name as string;
-      const matching = this.pods.filter(
-        (p) => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => p.labels[k] === v),
-      );
+      const selects = (labels: Record<string, string>): boolean =>
+        Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+      const matching = this.pods.filter((p) => selects(p.labels));
+      for (const standIn of this.standIns.filter((x) => selects(x.labels))) add(standIn.podIp, dnsNames(name));
       for (const pod of matching) {
         add(pod.placement.podIp, dnsNames(name));
         if (pod.placement.kind === "StatefulSet") {
@@ -383,6 +412,17 @@ export class KubeletLite {
     const containers = asList(spec.containers);
     for (const c of [...initContainers, ...containers]) specs.set(c.name as string, makeSpec(c));
 
+    const hostPorts: HostPort[] = containers.flatMap((c) =>
+      asList(c.ports)
+        .filter((p) => p.hostPort !== undefined && Number(p.hostPort) > 0)
+        .map((p) => ({
+          container: String(c.name),
+          name: String(p.name ?? ""),
+          containerPort: Number(p.containerPort),
+          hostPort: Number(p.hostPort),
+          protocol: String(p.protocol ?? "TCP"),
+        })),
+    );
     const initResults: InitResult[] = [];
     const processes = new Map<string, TrackedProcess>();
     const opts = this.opts;
@@ -450,6 +490,7 @@ export class KubeletLite {
       specs,
       initResults,
       processes,
+      hostPorts,
       runInitContainers: async () => {
         for (const c of initContainers) {
           const s = specs.get(c.name as string)!;

@@ -6,6 +6,8 @@ export interface ReceivedSpan {
   service: string;
   /** service.instance.id: the pid of the process that sent it. */
   instance: string;
+  /** Every attribute of the span's resource (service.name, service.instance.id, d7y.seed, ...). */
+  resource: Record<string, string | number | boolean>;
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -38,8 +40,17 @@ function attributes(list: KeyValue[] | undefined): Record<string, string | numbe
   return Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
 }
 
+export interface OtlpReceiverOptions {
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Listen port (default 0: any free port). */
+  port?: number;
+  /** Called with the spans of each accepted request, in order, after they are added to `spans`. */
+  onSpans?: (spans: ReceivedSpan[]) => void;
+}
+
 /** An in-process OTLP/HTTP JSON trace receiver on loopback (what Jaeger's collector would receive). */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -64,13 +75,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
             }>;
           }>;
         };
+        const received: ReceivedSpan[] = [];
         for (const resourceSpans of body.resourceSpans ?? []) {
           const resource = attributes(resourceSpans.resource?.attributes);
           for (const scope of resourceSpans.scopeSpans ?? []) {
             for (const span of scope.spans ?? []) {
-              spans.push({
+              received.push({
                 service: String(resource["service.name"] ?? ""),
                 instance: String(resource["service.instance.id"] ?? ""),
+                resource,
                 traceId: span.traceId,
                 spanId: span.spanId,
                 parentSpanId: span.parentSpanId ?? "",
@@ -80,16 +93,23 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
             }
           }
         }
+        spans.push(...received);
+        options.onSpans?.(received);
         res.writeHead(200, { "content-type": "application/json" }).end("{}");
       } catch {
         res.writeHead(400).end();
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, resolve);
+  });
   const port = (server.address() as AddressInfo).port;
+  const endpointHost = host === "0.0.0.0" ? "127.0.0.1" : host;
   return {
-    endpoint: `http://127.0.0.1:${port}/v1/traces`,
+    endpoint: `http://${endpointHost}:${port}/v1/traces`,
     spans,
     find: (key, wanted) => spans.filter((span) => span.attributes[key] === wanted),
     trace: (traceId) => spans.filter((span) => span.traceId === traceId),

@@ -1,17 +1,30 @@
 /**
- * The chart, played end to end on a two-node "cluster" without Kubernetes: helm/d7y is rendered, and
- * kubelet-lite (test/helpers/kubelet-lite.ts) runs every pod's init containers and containers exactly as
- * rendered (command, args, env, volumes, securityContext, readinessProbe), each pod in its own network
- * namespace on one bridge (10.81.0.0/24), the chart's Service names in each namespace's /etc/hosts.
+ * The chart, played end to end on a two-node "cluster" without Kubernetes: helm/d7y is rendered with the
+ * issue's values file (test/fixtures/helm/issue-values.yaml) unchanged, plus only what this environment
+ * forces (the registry at 10.81.0.20:5000 in place of ghcr.io, short announce/refresh intervals, a 1 GiB
+ * cache quota), and kubelet-lite (test/helpers/kubelet-lite.ts) runs every pod's init containers and
+ * containers exactly as rendered (command, args, env, volumes, securityContext, readinessProbe). Each pod
+ * has its own network namespace and pod IP on one bridge (10.81.0.0/24); each node (node1, node2) also
+ * has its own namespace on the bridge, with a node IP, where its containerd runs. The dfdaemon pods run
+ * with the chart's default `hostNetwork: false`.
  *
  * Real: d7y-manager, d7y-scheduler, the seed peer and both daemons (the assembled image tree's bins, as
- * uid 1000 through setpriv), the init containers (as root, with the rendered capabilities as the bounding
- * set), containerd 1.6 on each node (CRI PullImage, reading the config.toml and hosts.toml that the
- * containerd-config init container wrote), Debian's docker-registry in its own namespace (counted from its
- * access log), curl against the manager's REST API from inside a namespace.
+ * uid 1000 through setpriv, with the rendered --tracing-endpoint, verbose logging and pprof port), the
+ * init containers (as root, with the rendered capabilities as the bounding set), containerd 1.6 on each
+ * node (CRI PullImage, reading the config.toml and hosts.toml that the containerd-config init container
+ * wrote, so it pulls through http://127.0.0.1:4001), the hostPort path: iptables DNAT in the node's
+ * namespace from 127.0.0.1:4001 and <node IP>:4001 to the daemon pod's IP, route_localnet and the
+ * masquerade of localhost-sourced traffic, as the CNI portmap plugin installs them
+ * (test/helpers/portmap.ts); OTLP/HTTP span export from every component to the jaeger Service's name;
+ * the components' /debug/pprof/ endpoints on their pod's loopback; Debian's docker-registry in its own
+ * namespace (counted from its access log); curl against the manager's REST API from inside a namespace.
  * Simulated: containers (no image, no mount namespace: volume mount paths are replaced by directories in
- * the arguments), Service DNS (/etc/hosts to pod IPs, no ClusterIP), the containerd restart the
- * init container asks for (containerd starts after it instead).
+ * the arguments), Service DNS (/etc/hosts to pod IPs, no ClusterIP, no kube-proxy), the Jaeger pod (its
+ * image does not run here: test/helpers/otlp-receiver-main.ts stands in for Jaeger's OTLP/HTTP collector
+ * only, writing the spans it receives to a file; no Jaeger storage, query API or UI), the containerd
+ * restart the init container asks for (containerd starts after it instead), the CNI bridge plugin (the
+ * flat bridge puts nodes and pods on one L2 segment, so the PREROUTING DNAT for other hosts is installed
+ * but not exercised: a pod's reply would not route back through the node).
  */
 import assert from "node:assert/strict";
 import { chmod, cp, lstat, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
@@ -20,40 +33,55 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { startContainerd, type TestContainerd } from "../helpers/containerd.js";
 import { criPullImage } from "../helpers/cri.js";
-import { D7Y_CHART_DIR, renderChart } from "../helpers/helm.js";
+import { D7Y_CHART_DIR, type RenderedObject, renderChart } from "../helpers/helm.js";
 import { type BuiltImage, buildImage, pushImage } from "../helpers/image.js";
 import { KubeletLite, type LitePod, type PodPlacement } from "../helpers/kubelet-lite.js";
 import { sampleSum } from "../helpers/metrics-text.js";
 import { type BridgeNetwork, createBridgeNetwork, namespace, runIn, writeNetnsHosts } from "../helpers/netns.js";
+import type { ReceivedSpan } from "../helpers/otlp-receiver.js";
+import { dnatCounters, installHostPorts } from "../helpers/portmap.js";
 import { run, spawnTracked, type TrackedProcess, waitFor } from "../helpers/processes.js";
 import { startRegistry } from "../helpers/registry.js";
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = join(HERE, "../../..");
+/** The values file of the issue, used unchanged. */
+const ISSUE_VALUES = join(REPO, "test/fixtures/helm/issue-values.yaml");
+/** The OTLP receiver standing in for the Jaeger pod's collector (compiled next to this file's helpers). */
+const OTLP_RECEIVER_MAIN = join(HERE, "../helpers/otlp-receiver-main.js");
 const MiB = 1024 * 1024;
 const AMD64 = "linux/amd64";
 const SUBNET = "10.81.0.0/24";
+const NODES = ["node1", "node2"] as const;
+type Node = (typeof NODES)[number];
 const NS = {
   bridge: "d7yh-br",
   manager: "d7yh-manager",
   scheduler: "d7yh-sched",
   seed: "d7yh-seed0",
+  jaeger: "d7yh-jaeger",
+  /** The nodes: containerd runs here, the hostPort rules live here. */
   node1: "d7yh-node1",
   node2: "d7yh-node2",
   registry: "d7yh-registry",
 };
+/** The dfdaemon pod on each node: its own namespace (hostNetwork: false). */
+const DAEMON_NS: Record<Node, string> = { node1: "d7yh-dfd-node1", node2: "d7yh-dfd-node2" };
 const IP = {
   manager: "10.81.0.2",
   scheduler: "10.81.0.3",
   seed: "10.81.0.4",
+  jaeger: "10.81.0.5",
   node1: "10.81.0.11",
   node2: "10.81.0.12",
   registry: "10.81.0.20",
 };
+const DAEMON_IP: Record<Node, string> = { node1: "10.81.0.31", node2: "10.81.0.32" };
 const REGISTRY_HOST = `${IP.registry}:5000`;
 const REGISTRY_URL = `http://${REGISTRY_HOST}`;
 const RELEASE = "d7y";
 const K8S_NS = "d7y";
-/** Short intervals so that registration and scheduler discovery take seconds, not 30 s. */
+/** Short intervals so that registration and scheduler discovery take seconds, not 30 s; a quota that fits /tmp. */
 const DAEMON_CONFIG = {
   storage: { quota: "1GiB" },
   scheduler: { announceInterval: "1s" },
@@ -157,40 +185,85 @@ async function startRegistryInNamespace(
   };
 }
 
-describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, netns, real containerd)", function () {
+/** Spans the OTLP receiver wrote (one JSON line each); an unfinished last line is skipped. */
+async function readSpans(file: string): Promise<ReceivedSpan[]> {
+  const text = await readFile(file, "utf8").catch(() => "");
+  const spans: ReceivedSpan[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    try {
+      spans.push(JSON.parse(line) as ReceivedSpan);
+    } catch {
+      // being written
+    }
+  }
+  return spans;
+}
+
+/** The rendered workload's container named `container`. */
+// biome-ignore lint/suspicious/noExplicitAny: a rendered Kubernetes container.
+function renderedContainer(objects: RenderedObject[], kind: string, name: string, container: string): any {
+  const o = objects.find((x) => x.object.kind === kind && x.object.metadata?.name === name);
+  assert.ok(o, `${kind} ${name} is rendered`);
+  // biome-ignore lint/suspicious/noExplicitAny: see above.
+  const c = (o.object.spec.template.spec.containers as any[]).find((x) => x.name === container);
+  assert.ok(c, `${kind} ${name} has a container ${container}`);
+  return c;
+}
+
+describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, netns, hostPort, real containerd)", function () {
   this.timeout(240_000);
 
   let work: string | undefined;
   let network: BridgeNetwork | undefined;
   let registry: NamespacedRegistry | undefined;
   let kubelet: KubeletLite | undefined;
-  const containerds = new Map<string, TestContainerd>();
-  const nodePods = new Map<string, LitePod>();
+  let rendered: RenderedObject[] = [];
+  let jaeger: TrackedProcess | undefined;
+  let spansFile = "";
+  let pprofPort = 0;
+  const containerds = new Map<Node, TestContainerd>();
+  const nodePods = new Map<Node, LitePod>();
+  const controlPlanePods: Record<"manager" | "scheduler" | "seed", LitePod | undefined> = {
+    manager: undefined,
+    scheduler: undefined,
+    seed: undefined,
+  };
   let imageA: BuiltImage;
   let imageB: BuiltImage;
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number | string> = {};
 
   /** curl inside a namespace; fails on a non-zero exit. */
-  async function curlIn(ns: string, args: string[]): Promise<string> {
-    const r = await runIn(namespace(ns), "curl", ["-s", "-m", "10", ...args], 15_000);
+  async function curlIn(ns: string, args: string[], timeoutSeconds = 10): Promise<string> {
+    const r = await runIn(namespace(ns), "curl", ["-s", "-m", String(timeoutSeconds), ...args], 15_000);
     assert.equal(r.code, 0, `curl ${args.join(" ")} in ${ns}: exit ${r.code} ${r.stderr}`);
     return r.stdout;
   }
 
-  /** A daemon's /metrics, fetched inside its node's namespace. */
-  async function daemonMetrics(node: "node1" | "node2"): Promise<string> {
-    return curlIn(NS[node], [`http://${IP[node]}:4002/metrics`]);
+  /** A daemon pod's /metrics, scraped from its node's namespace at the pod IP. */
+  async function daemonMetrics(node: Node): Promise<string> {
+    return curlIn(NS[node], [`http://${DAEMON_IP[node]}:4002/metrics`]);
   }
 
   function downloadBytes(text: string, source?: string): number {
     return sampleSum(text, "d7y_daemon_download_bytes_total", source ? { source } : {}) ?? 0;
   }
 
+  function mirrorBlobRequests(text: string): number {
+    return sampleSum(text, "d7y_daemon_mirror_requests_total", { kind: "blob" }) ?? 0;
+  }
+
+  /** Connections DNATed from 127.0.0.1:<hostPort> in the node's namespace (nat OUTPUT). */
+  async function loopbackDnats(node: Node): Promise<number> {
+    const rows = await dnatCounters(NS[node], "OUTPUT");
+    return rows.filter((r) => r.dst === "127.0.0.1").reduce((s, r) => s + r.packets, 0);
+  }
+
   const managerUrl = `http://${RELEASE}-manager.${K8S_NS}.svc:8080`;
 
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
-    for (const tool of ["ip", "setpriv", "curl", "containerd", "docker-registry"]) {
+    for (const tool of ["ip", "iptables", "setpriv", "curl", "containerd", "docker-registry"]) {
       const r = await run("sh", ["-c", `command -v ${tool}`], { timeoutMs: 5000 });
       if (r.code !== 0) throw new Error(`${tool} is required`);
     }
@@ -198,6 +271,7 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     work = await mkdtemp(join(tmpdir(), "d7y-helm-e2e-"));
     // uid 1000 walks through it to the image tree, config maps and volumes.
     await chmod(work, 0o755);
+    spansFile = join(work, "jaeger-spans.ndjson");
 
     // The image's file tree, as the Dockerfile assembles it.
     const { assemble } = (await import(pathToFileURL(join(REPO, "scripts/assemble-image.mjs")).href)) as {
@@ -234,7 +308,7 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     }
     timings.prepareMs = Date.now() - t0;
 
-    // Network: a bridge namespace and one namespace per pod, plus the registry's.
+    // Network: a bridge namespace; one namespace per pod, per node and for the registry.
     network = await createBridgeNetwork({
       subnet: SUBNET,
       bridgeNs: NS.bridge,
@@ -242,28 +316,70 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
         { ns: NS.manager, ip: IP.manager },
         { ns: NS.scheduler, ip: IP.scheduler },
         { ns: NS.seed, ip: IP.seed },
+        { ns: NS.jaeger, ip: IP.jaeger },
         { ns: NS.node1, ip: IP.node1 },
         { ns: NS.node2, ip: IP.node2 },
+        { ns: DAEMON_NS.node1, ip: DAEMON_IP.node1 },
+        { ns: DAEMON_NS.node2, ip: DAEMON_IP.node2 },
         { ns: NS.registry, ip: IP.registry },
       ],
     });
     registry = await startRegistryInNamespace(NS.registry, `${REGISTRY_HOST}`, storage, work);
 
-    const rendered = await renderChart({
-      chartDir: D7Y_CHART_DIR,
-      release: RELEASE,
-      namespace: K8S_NS,
-      values: {
-        containerRuntime: { containerd: { registries: [REGISTRY_URL] } },
-        manager: { config: { keepAliveTimeoutMs: 10_000 } },
-        scheduler: { config: { keepAliveIntervalMs: 1000, configRefreshMs: 2000 } },
-        seedPeer: { config: DAEMON_CONFIG },
-        // The daemons run in their node's namespace, as with hostNetwork: containerd on the node reaches
-        // the mirror at 127.0.0.1:4001, as the chart's hosts.toml says.
-        dfdaemon: { hostNetwork: true, config: DAEMON_CONFIG },
+    // The issue's values file unchanged, then only what this environment forces.
+    rendered = (
+      await renderChart({
+        chartDir: D7Y_CHART_DIR,
+        release: RELEASE,
+        namespace: K8S_NS,
+        valuesFiles: [ISSUE_VALUES],
+        values: {
+          // ghcr.io is unreachable here: the namespaced registry takes its place.
+          containerRuntime: { containerd: { registries: [REGISTRY_URL] } },
+          // Seconds instead of the defaults' tens of seconds.
+          manager: { config: { keepAliveTimeoutMs: 10_000 } },
+          scheduler: { config: { keepAliveIntervalMs: 1000, configRefreshMs: 2000 } },
+          seedPeer: { config: DAEMON_CONFIG },
+          dfdaemon: { config: DAEMON_CONFIG },
+        },
+      })
+    ).objects;
+    kubelet = new KubeletLite({ objects: rendered, bins, workDir: work, namespace: K8S_NS });
+
+    // The Jaeger pod: its image does not run here. An OTLP/HTTP receiver stands in for its collector, at the
+    // rendered otlp-http container port, in a namespace the jaeger Service's name resolves to.
+    const jaegerContainer = renderedContainer(rendered, "Deployment", `${RELEASE}-jaeger`, "jaeger");
+    const otlpPort = Number(
+      // biome-ignore lint/suspicious/noExplicitAny: a rendered container port.
+      (jaegerContainer.ports as any[]).find((p) => p.name === "otlp-http")?.containerPort,
+    );
+    assert.equal(otlpPort, 4318);
+    kubelet.addStandIn("Deployment", `${RELEASE}-jaeger`, IP.jaeger);
+    jaeger = spawnTracked(
+      "ip",
+      [
+        "netns",
+        "exec",
+        NS.jaeger,
+        process.execPath,
+        OTLP_RECEIVER_MAIN,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        String(otlpPort),
+        "--out",
+        spansFile,
+      ],
+      { name: "otlp-receiver (jaeger stand-in)" },
+    );
+    await waitFor(
+      () => {
+        if (!jaeger!.isRunning()) throw new Error(jaeger!.output());
+        return jaeger!.output().includes("listening ");
       },
-    });
-    kubelet = new KubeletLite({ objects: rendered.objects, bins, workDir: work, namespace: K8S_NS });
+      { what: "the OTLP receiver standing in for jaeger", timeoutMs: 15_000, intervalMs: 50 },
+    );
+
     const controlPlane = join(work, "nodes", "control-plane");
     const place = (p: Omit<PodPlacement, "nodeRoot"> & { nodeRoot?: string }): PodPlacement => ({
       nodeRoot: controlPlane,
@@ -299,24 +415,27 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
         podIp: IP.seed,
       }),
     );
-    for (const node of ["node1", "node2"] as const) {
-      nodePods.set(
-        node,
-        await kubelet.createPod({
-          kind: "DaemonSet",
-          workload: `${RELEASE}-dfdaemon`,
-          podName: `${RELEASE}-dfdaemon-${node}`,
-          nodeName: node,
-          netns: NS[node],
-          podIp: IP[node],
-          hostIp: IP[node],
-          nodeRoot: join(work, "nodes", node),
-        }),
-      );
+    Object.assign(controlPlanePods, { manager, scheduler, seed });
+    for (const node of NODES) {
+      const pod = await kubelet.createPod({
+        kind: "DaemonSet",
+        workload: `${RELEASE}-dfdaemon`,
+        podName: `${RELEASE}-dfdaemon-${node}`,
+        nodeName: node,
+        netns: DAEMON_NS[node],
+        podIp: DAEMON_IP[node],
+        hostIp: IP[node],
+        nodeRoot: join(work, "nodes", node),
+      });
+      nodePods.set(node, pod);
+      // What the CNI portmap plugin does on the node for the pod's hostPorts.
+      await installHostPorts({ nodeNs: NS[node], nodeIp: IP[node], podIp: DAEMON_IP[node], ports: pod.hostPorts });
     }
     // Cluster DNS: every namespace resolves the chart's Service names to the pods behind them.
     const entries = kubelet.hostsEntries();
-    for (const ns of Object.values(NS)) if (ns !== NS.bridge) await writeNetnsHosts(ns, entries);
+    for (const ns of [...Object.values(NS), ...Object.values(DAEMON_NS)]) {
+      if (ns !== NS.bridge) await writeNetnsHosts(ns, entries);
+    }
 
     const t1 = Date.now();
     manager.startContainers();
@@ -325,10 +444,11 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     seed.startContainers();
     await Promise.all([scheduler.waitReady(60_000), seed.waitReady(60_000)]);
 
-    // Each node: the DaemonSet pod's init containers, then containerd (started with the config file the
-    // containerd-config init container edited, standing for the restart it asks for), then the daemon.
+    // Each node: the DaemonSet pod's init containers, then containerd in the node's namespace (started with
+    // the config file the containerd-config init container edited, standing for the restart it asks for),
+    // then the daemon in the pod's namespace.
     await Promise.all(
-      (["node1", "node2"] as const).map(async (node) => {
+      NODES.map(async (node) => {
         const pod = nodePods.get(node)!;
         const nodeConfigDir = pod.volumes.get("containerd-config")!;
         const containerd = await startContainerd({
@@ -361,7 +481,9 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     }
     await kubelet?.stopAll();
     for (const c of containerds.values()) await c.stop().catch((e: Error) => problems.push(e.message));
+    await jaeger?.stop("SIGTERM", 5000);
     await registry?.proc.stop("SIGTERM", 5000);
+    // The namespaces take the hostPort rules and the route_localnet setting with them.
     await network?.teardown();
     if (work)
       await rm(work, { recursive: true, force: true, maxRetries: 3 }).catch((e: Error) => problems.push(e.message));
@@ -369,8 +491,36 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     if (problems.length > 0) console.log(`      teardown problems: ${problems.join("; ")}`);
   });
 
+  it("renders the issue's values: no hostNetwork, the mirror's hostPort, tracing to the jaeger Service, pprof and verbose", () => {
+    const tracing = `--tracing-endpoint=http://${RELEASE}-jaeger.${K8S_NS}.svc:4318/v1/traces`;
+    const daemonSet = rendered.find((o) => o.object.kind === "DaemonSet")!.object;
+    assert.notEqual(daemonSet.spec.template.spec.hostNetwork, true, "dfdaemon.hostNetwork stays false");
+    const dfdaemon = renderedContainer(rendered, "DaemonSet", `${RELEASE}-dfdaemon`, "dfdaemon");
+    assert.deepEqual(nodePods.get("node1")!.hostPorts, [
+      { container: "dfdaemon", name: "proxy", containerPort: 4001, hostPort: 4001, protocol: "TCP" },
+    ]);
+    for (const [kind, name, container] of [
+      ["Deployment", `${RELEASE}-manager`, "manager"],
+      ["Deployment", `${RELEASE}-scheduler`, "scheduler"],
+      ["StatefulSet", `${RELEASE}-seed-peer`, "seed-peer"],
+      ["DaemonSet", `${RELEASE}-dfdaemon`, "dfdaemon"],
+    ] as const) {
+      const c = name.endsWith("dfdaemon") ? dfdaemon : renderedContainer(rendered, kind, name, container);
+      assert.ok((c.args as string[]).includes(tracing), `${name} is rendered with ${tracing}`);
+      // biome-ignore lint/suspicious/noExplicitAny: a rendered container port.
+      const pprof = (c.ports as any[]).find((p) => p.name === "pprof");
+      assert.equal(pprof?.containerPort, 18066, `${name} declares the pprof port`);
+    }
+    pprofPort = 18066;
+    for (const cm of rendered.filter((o) => o.object.kind === "ConfigMap" && !o.source.includes("grafana"))) {
+      const text = Object.values(cm.object.data as Record<string, string>).join("\n");
+      assert.match(text, /^verbose: true$/m, `${cm.object.metadata.name} sets verbose`);
+      assert.match(text, /^pprofPort: 18066$/m, `${cm.object.metadata.name} sets pprofPort`);
+    }
+  });
+
   it("init containers did their job: the data dir belongs to 1000, containerd's config points at the hosts.toml they wrote", async () => {
-    for (const node of ["node1", "node2"] as const) {
+    for (const node of NODES) {
       const pod = nodePods.get(node)!;
       assert.deepEqual(
         pod.initResults.map((r) => [r.name, r.code]),
@@ -404,6 +554,27 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     }
   });
 
+  it("hostPort: the node's 127.0.0.1:4001 and <node IP>:4001 reach the daemon pod (DNAT), nothing listens on the node", async () => {
+    for (const node of NODES) {
+      // The mirror listens in the pod's namespace, not in the node's.
+      const nodeListen = await runIn(namespace(NS[node]), "ss", ["-Hltn", "sport = :4001"]);
+      assert.equal(nodeListen.code, 0, nodeListen.stderr);
+      assert.equal(nodeListen.stdout.trim(), "", `nothing listens on :4001 in ${node}'s namespace`);
+      const podListen = await runIn(namespace(DAEMON_NS[node]), "ss", ["-Hltn", "sport = :4001"]);
+      assert.match(podListen.stdout, /0\.0\.0\.0:4001/);
+      for (const addr of ["127.0.0.1", IP[node]]) {
+        const code = await curlIn(NS[node], ["-o", "/dev/null", "-w", "%{http_code}", `http://${addr}:4001/healthy`]);
+        assert.equal(code, "200", `${node}: http://${addr}:4001/healthy through the hostPort`);
+      }
+      const rows = await dnatCounters(NS[node], "OUTPUT");
+      for (const addr of ["127.0.0.1", IP[node]]) {
+        const row = rows.find((r) => r.dst === addr && r.dport === 4001);
+        assert.equal(row?.to, `${DAEMON_IP[node]}:4001`);
+        assert.ok(row.packets >= 1, `${node}: the ${addr}:4001 DNAT rule matched`);
+      }
+    }
+  });
+
   it("manager lists the scheduler and the seed peer as active", async () => {
     const both = await waitFor(
       async () => {
@@ -425,9 +596,12 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     assert.equal(both.p[0]!.ip, IP.seed);
   });
 
-  it("node1 pulls image A through its containerd (CRI): the registry serves each blob once", async () => {
+  it("node1 pulls image A through its containerd (CRI) and the hostPort: the registry serves each blob once", async () => {
     const ref = `${REGISTRY_HOST}/d7y/app:v1`;
-    const before = downloadBytes(await daemonMetrics("node1"));
+    const beforeMetrics = await daemonMetrics("node1");
+    const before = downloadBytes(beforeMetrics);
+    const mirroredBefore = mirrorBlobRequests(beforeMetrics);
+    const dnatBefore = await loopbackDnats("node1");
     const t = Date.now();
     const imageRef = await criPullImage(containerds.get("node1")!.socket, ref);
     timings.node1PullMs = Date.now() - t;
@@ -437,12 +611,19 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
       assert.equal(registry!.blobGets(blob.digest).length, 1, `one GET of ${blob.digest}`);
       assert.equal(registry!.blobBytes(blob.digest), blob.size);
     }
-    // The scheduler sent the seed peer to the registry first; node1's containerd went through the mirror.
+    // The scheduler sent the seed peer to the registry first; node1's containerd (which could reach the
+    // registry on the bridge) went through the mirror: no GET came from node1's or its pod's address.
     assert.deepEqual([...new Set(registry!.blobGets().map((e) => e.remote))], [IP.seed]);
     const layerBytes = imageA.layersFor(AMD64).reduce((s, l) => s + l.size, 0);
     const metrics = await daemonMetrics("node1");
-    const mirrored = sampleSum(metrics, "d7y_daemon_mirror_requests_total", { kind: "blob" }) ?? 0;
-    assert.ok(mirrored >= blobs.length, `node1's mirror served ${mirrored} blob requests`);
+    // containerd dialled 127.0.0.1:4001 (hosts.toml): the DNAT rule counted its connections, and the
+    // daemon pod's mirror served the blobs.
+    const dnat = (await loopbackDnats("node1")) - dnatBefore;
+    timings.node1LoopbackDnats = dnat;
+    assert.ok(dnat >= 1, `containerd's connections to 127.0.0.1:4001 were DNATed (${dnat})`);
+    const mirrored = mirrorBlobRequests(metrics) - mirroredBefore;
+    timings.node1MirrorBlobRequests = mirrored;
+    assert.ok(mirrored >= blobs.length, `node1's daemon pod served ${mirrored} blob requests`);
     const delivered = downloadBytes(metrics) - before;
     timings.node1Bytes = delivered;
     assert.ok(delivered >= layerBytes, `node1 delivered ${delivered} bytes, layers are ${layerBytes}`);
@@ -451,16 +632,70 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
   it("node2 pulls image A: no blob GET at the registry, the bytes come from peers", async () => {
     const gets = registry!.blobGets().length;
     const before = await daemonMetrics("node2");
+    const dnatBefore = await loopbackDnats("node2");
     const t = Date.now();
     await criPullImage(containerds.get("node2")!.socket, `${REGISTRY_HOST}/d7y/app:v1`);
     timings.node2PullMs = Date.now() - t;
     assert.equal(registry!.blobGets().length - gets, 0, "no new blob GET");
     const after = await daemonMetrics("node2");
+    assert.ok((await loopbackDnats("node2")) > dnatBefore, "node2's containerd went through the hostPort");
     const peer = downloadBytes(after, "peer") - downloadBytes(before, "peer");
     timings.node2PeerBytes = peer;
     const layerBytes = imageA.layersFor(AMD64).reduce((s, l) => s + l.size, 0);
     assert.ok(peer >= layerBytes, `node2 peer bytes ${peer} >= layer bytes ${layerBytes}`);
     assert.equal(downloadBytes(after, "origin") - downloadBytes(before, "origin"), 0);
+  });
+
+  it("node2's pull is traced across pods: OTLP spans reach the jaeger Service (stand-in collector)", async () => {
+    const node2Pid = String(nodePods.get("node2")!.processes.get("dfdaemon")!.pid);
+    const digests = imageA.layersFor(AMD64).map((l) => l.digest);
+    const t = Date.now();
+    // The exporters send in batches (BatchSpanProcessor, scheduledDelayMillis 1000 in
+    // common/observability): poll the receiver's file with a deadline, not relying on teardown's flush.
+    const found = await waitFor(
+      async () => {
+        const spans = await readSpans(spansFile);
+        const roots = spans.filter(
+          (s) =>
+            s.service === "d7y-daemon" &&
+            s.instance === node2Pid &&
+            s.name === "mirror GET" &&
+            s.attributes["d7y.source"] === "peer" &&
+            digests.some((d) => String(s.attributes["http.url"] ?? "").includes(d)),
+        );
+        for (const root of roots) {
+          const trace = spans.filter((s) => s.traceId === root.traceId);
+          const schedule = trace.find((s) => s.service === "d7y-scheduler" && s.name === "schedule registerPeer");
+          const upload = trace.find(
+            (s) => s.service === "d7y-daemon" && s.instance !== node2Pid && s.name === "upload piece",
+          );
+          if (schedule && upload) return { root, trace, schedule, upload, total: spans.length };
+        }
+        return undefined;
+      },
+      {
+        what: "node2's mirror GET span with the scheduler's and a parent's spans in its trace",
+        timeoutMs: 20_000,
+        intervalMs: 250,
+      },
+    );
+    timings.traceWaitMs = Date.now() - t;
+    timings.spansReceived = found.total;
+    timings.traceSpans = found.trace.length;
+    assert.equal(found.root.attributes["http.method"], "GET");
+    assert.equal(found.root.attributes["http.status_code"], 200);
+    // The parent that uploaded is another pod: node1's daemon or the seed peer.
+    const parents = new Map(
+      [nodePods.get("node1")!, controlPlanePods.seed!].map((p) => [
+        String(p.processes.get(p === controlPlanePods.seed ? "seed-peer" : "dfdaemon")!.pid),
+        p.placement.podName,
+      ]),
+    );
+    assert.ok(parents.has(found.upload.instance), `upload piece from ${found.upload.instance}`);
+    timings.traceParent = parents.get(found.upload.instance)!;
+    // Every component exported something to the collector's Service name.
+    const services = new Set((await readSpans(spansFile)).map((s) => s.service));
+    for (const s of ["d7y-daemon", "d7y-scheduler"]) assert.ok(services.has(s), `spans from ${s}`);
   });
 
   it("a preheat through the manager's REST API reaches SUCCESS; node2 then pulls image B with no blob GET", async () => {
@@ -505,5 +740,52 @@ describe("helm chart end to end: the rendered pods on two nodes (kubelet-lite, n
     const peer = downloadBytes(after, "peer") - downloadBytes(before, "peer");
     timings.preheatedPullPeerBytes = peer;
     assert.ok(peer >= imageB.layersFor(AMD64).reduce((s, l) => s + l.size, 0));
+  });
+
+  it("pprof: the scheduler and a daemon pod serve a V8 CPU profile on their loopback only", async () => {
+    assert.equal(pprofPort, 18066);
+    const t = Date.now();
+    const targets: Array<[string, string]> = [
+      ["scheduler", NS.scheduler],
+      ["dfdaemon node1", DAEMON_NS.node1],
+    ];
+    await Promise.all(
+      targets.map(async ([what, ns]) => {
+        const r = await runIn(
+          namespace(ns),
+          "curl",
+          ["-sf", "-m", "15", `http://127.0.0.1:${pprofPort}/debug/pprof/profile?seconds=1`],
+          20_000,
+        );
+        assert.equal(r.code, 0, `${what}: curl exit ${r.code} ${r.stderr}`);
+        const profile = JSON.parse(r.stdout) as { nodes?: unknown[]; startTime?: number; endTime?: number };
+        assert.ok(Array.isArray(profile.nodes) && profile.nodes.length > 0, `${what}: a CPU profile with nodes`);
+        assert.ok(typeof profile.startTime === "number" && typeof profile.endTime === "number");
+      }),
+    );
+    timings.pprofMs = Date.now() - t;
+    // pprofHost defaults to 127.0.0.1: the pod IP does not serve it.
+    const r = await runIn(namespace(NS.node1), "curl", [
+      "-s",
+      "-m",
+      "3",
+      "-o",
+      "/dev/null",
+      `http://${IP.scheduler}:${pprofPort}/debug/pprof/`,
+    ]);
+    assert.equal(r.code, 7, "connection refused on the scheduler's pod IP");
+  });
+
+  it("verbose: every component logs at debug level", () => {
+    const counts: Record<string, number> = {};
+    for (const pod of kubelet!.pods) {
+      for (const [name, proc] of pod.processes) {
+        const lines = proc.output().split("\n");
+        const debug = lines.filter((l) => l.includes('"level":20')).length;
+        counts[`${pod.placement.podName}/${name}`] = debug;
+        assert.ok(debug > 0, `${pod.placement.podName}/${name} logged debug lines`);
+      }
+    }
+    timings.debugLines = JSON.stringify(counts);
   });
 });
