@@ -64,7 +64,7 @@ export const daemonConfigSchema = z
     dataDir: z.string().min(1).default(DEFAULTS.dataDir),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default(DEFAULTS.logLevel),
     proxy: z
-      .object({
+      .strictObject({
         host: z.string().default(DEFAULTS.proxyHost),
         port: port.default(DEFAULTS.proxyPort),
         /** Upstream registries the mirror may reach. The first one is the default upstream. */
@@ -76,11 +76,13 @@ export const daemonConfigSchema = z
         defaultRegistry: registryUrl.optional(),
       })
       .prefault({}),
-    api: z.object({ host: z.string().default(DEFAULTS.apiHost), port: port.default(DEFAULTS.apiPort) }).prefault({}),
+    api: z
+      .strictObject({ host: z.string().default(DEFAULTS.apiHost), port: port.default(DEFAULTS.apiPort) })
+      .prefault({}),
     /** Run as a seed peer: the scheduler sends it to the origin first and others download from it. */
     seed: z.boolean().default(false),
     host: z
-      .object({
+      .strictObject({
         /** Unique host id; default <ip>-<hostname>-<upload port>[-seed]. */
         id: z.string().min(1).optional(),
         hostname: z.string().min(1).optional(),
@@ -91,7 +93,7 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     scheduler: z
-      .object({
+      .strictObject({
         /** Scheduler URLs (http://host:8002); none means every task goes to the origin. */
         addresses: z.array(z.url()).default([]),
         announceInterval: duration.prefault(DEFAULTS.announceInterval),
@@ -100,14 +102,14 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     tracing: z
-      .object({
+      .strictObject({
         /** OTLP/HTTP traces endpoint (e.g. http://jaeger:4318/v1/traces); "" = tracing off. */
         endpoint: z.union([z.literal(""), z.url()]).default(""),
         sampleRatio: z.number().min(0).max(1).default(1),
       })
       .prefault({}),
     manager: z
-      .object({
+      .strictObject({
         /** The manager's Connect address (http://manager:65003); "" = none, static schedulers only. */
         address: z.union([z.literal(""), z.url()]).default(""),
         clusterId: z.number().int().min(1).default(DEFAULTS.clusterId),
@@ -117,7 +119,7 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     upload: z
-      .object({
+      .strictObject({
         host: z.string().default(DEFAULTS.uploadHost),
         port: port.default(DEFAULTS.uploadPort),
         /** Piece uploads served at once. */
@@ -129,7 +131,7 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     download: z
-      .object({
+      .strictObject({
         concurrentPieces: z.number().int().min(1).max(64).default(DEFAULTS.concurrentPieces),
         pieceRetries: z.number().int().min(0).max(10).default(DEFAULTS.pieceRetries),
         pieceTimeout: duration.prefault(DEFAULTS.pieceTimeout),
@@ -142,7 +144,7 @@ export const daemonConfigSchema = z
       })
       .prefault({}),
     storage: z
-      .object({
+      .strictObject({
         /** Bytes of content the cache may hold; eviction starts above highWatermark x quota. */
         quota: byteSize.prefault(DEFAULTS.quota),
         highWatermark: z.number().gt(0).max(1).default(DEFAULTS.highWatermark),
@@ -153,7 +155,7 @@ export const daemonConfigSchema = z
       .refine((s) => s.lowWatermark < s.highWatermark, { message: "lowWatermark must be below highWatermark" }),
     /** Prometheus metrics at GET /metrics on their own port. */
     metrics: z
-      .object({
+      .strictObject({
         host: z.string().default(DEFAULTS.metricsHost),
         port: port.default(DEFAULTS.metricsPort),
         enable: z.boolean().default(DEFAULTS.metricsEnable),

@@ -126,6 +126,12 @@ describe("helm chart helm/d7y", function () {
       const typo = await renderChartError({ chartDir: D7Y_CHART_DIR, values: { dfdaemon: { config: { quta: 1 } } } });
       assert.match(typo, /dfdaemon.config/);
       assert.match(typo, /quta/);
+      const nested = await renderChartError({
+        chartDir: D7Y_CHART_DIR,
+        values: { seedPeer: { config: { storage: { qouta: "1GiB" } } } },
+      });
+      assert.match(nested, /seedPeer.config.storage/);
+      assert.match(nested, /qouta/);
       const values = await mergedValues(defaults);
       assert.equal((values.dfdaemon as Obj).hostPort, 4001);
     });

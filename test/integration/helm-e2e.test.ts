@@ -6,7 +6,8 @@
  * containers exactly as rendered (command, args, env, volumes, securityContext, readinessProbe). Each pod
  * has its own network namespace and pod IP on one bridge (10.81.0.0/24); each node (node1, node2) also
  * has its own namespace on the bridge, with a node IP, where its containerd runs. The dfdaemon pods run
- * with the chart's default `hostNetwork: false`.
+ * with the chart's default `hostNetwork: false`. The chart is rendered with the API version
+ * monitoring.coreos.com/v1/ServiceMonitor available, so its 4 ServiceMonitors render.
  *
  * Real: d7y-manager, d7y-scheduler, the seed peer and both daemons (the assembled image tree's bins, as
  * uid 1000 through setpriv, with the rendered --tracing-endpoint, verbose logging and pprof port), the
@@ -17,9 +18,16 @@
  * masquerade of localhost-sourced traffic, as the CNI portmap plugin installs them
  * (test/helpers/portmap.ts); OTLP/HTTP span export from every component to the jaeger Service's name;
  * the components' /debug/pprof/ endpoints on their pod's loopback; Debian's docker-registry in its own
- * namespace (counted from its access log); curl against the manager's REST API from inside a namespace.
+ * namespace (counted from its access log); curl against the manager's REST API from inside a namespace;
+ * Debian's Prometheus in its own namespace on the bridge (10.81.0.40), scraping every pod's metrics port
+ * (one job per ServiceMonitor, named after it; a 1 s scrape interval instead of the rendered 30s), its
+ * HTTP API queried with curl from inside that namespace: `up` for the 5 targets and the dashboard's PromQL
+ * (peer bytes by pod, origin bytes by job).
  * Simulated: containers (no image, no mount namespace: volume mount paths are replaced by directories in
- * the arguments), Service DNS (/etc/hosts to pod IPs, no ClusterIP, no kube-proxy), the Jaeger pod (its
+ * the arguments), the Prometheus operator (the test derives the scrape targets from the rendered
+ * ServiceMonitors, test/helpers/service-monitors.ts: Service by label, pods by the Service's selector,
+ * the endpoint's port name through targetPort to the container port; static_configs, no Kubernetes service
+ * discovery), Service DNS (/etc/hosts to pod IPs, no ClusterIP, no kube-proxy), the Jaeger pod (its
  * image does not run here: test/helpers/otlp-receiver-main.ts stands in for Jaeger's OTLP/HTTP collector
  * only, writing the spans it receives to a file; no Jaeger storage, query API or UI), the containerd
  * restart the init container asks for (containerd starts after it instead), the CNI bridge plugin (the
@@ -27,6 +35,7 @@
  * but not exercised: a pod's reply would not route back through the node).
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { chmod, cp, lstat, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -42,6 +51,7 @@ import type { ReceivedSpan } from "../helpers/otlp-receiver.js";
 import { dnatCounters, installHostPorts } from "../helpers/portmap.js";
 import { run, spawnTracked, type TrackedProcess, waitFor } from "../helpers/processes.js";
 import { startRegistry } from "../helpers/registry.js";
+import { prometheusConfig, type ScrapeJob, scrapeJobs } from "../helpers/service-monitors.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, "../../..");
@@ -49,6 +59,12 @@ const REPO = join(HERE, "../../..");
 const ISSUE_VALUES = join(REPO, "test/fixtures/helm/issue-values.yaml");
 /** The OTLP receiver standing in for the Jaeger pod's collector (compiled next to this file's helpers). */
 const OTLP_RECEIVER_MAIN = join(HERE, "../helpers/otlp-receiver-main.js");
+/** Debian's Prometheus (scripts/ensure-system-packages.mjs installs it). */
+const PROMETHEUS = "/usr/bin/prometheus";
+/** Where Prometheus serves its API, inside its own namespace only. */
+const PROMETHEUS_API = "http://127.0.0.1:9090";
+/** The scrape interval of the test's Prometheus: the rendered ServiceMonitors say 30s, too long for a test. */
+const SCRAPE_INTERVAL = "1s";
 const MiB = 1024 * 1024;
 const AMD64 = "linux/amd64";
 const SUBNET = "10.81.0.0/24";
@@ -64,6 +80,8 @@ const NS = {
   node1: "d7yh-node1",
   node2: "d7yh-node2",
   registry: "d7yh-registry",
+  /** Prometheus, scraping the pods the ServiceMonitors select. */
+  prometheus: "d7yh-prom",
 };
 /** The dfdaemon pod on each node: its own namespace (hostNetwork: false). */
 const DAEMON_NS: Record<Node, string> = { node1: "d7yh-dfd-node1", node2: "d7yh-dfd-node2" };
@@ -75,6 +93,7 @@ const IP = {
   node1: "10.81.0.11",
   node2: "10.81.0.12",
   registry: "10.81.0.20",
+  prometheus: "10.81.0.40",
 };
 const DAEMON_IP: Record<Node, string> = { node1: "10.81.0.31", node2: "10.81.0.32" };
 const REGISTRY_HOST = `${IP.registry}:5000`;
@@ -104,6 +123,12 @@ interface AccessLogEntry {
   status: number;
   bytes: number;
   userAgent: string;
+}
+
+/** A sample of an instant vector in Prometheus' query API. */
+interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
 }
 
 const ACCESS_LOG = /^(\S+) \S+ \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) (\d+|-) "[^"]*" "([^"]*)"/;
@@ -220,8 +245,12 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
   let kubelet: KubeletLite | undefined;
   let rendered: RenderedObject[] = [];
   let jaeger: TrackedProcess | undefined;
+  let prometheus: TrackedProcess | undefined;
+  /** The scrape jobs derived from the rendered ServiceMonitors. */
+  let scrapes: ScrapeJob[] = [];
   let spansFile = "";
   let pprofPort = 0;
+  let prometheusStartedAt = 0;
   const containerds = new Map<Node, TestContainerd>();
   const nodePods = new Map<Node, LitePod>();
   const controlPlanePods: Record<"manager" | "scheduler" | "seed", LitePod | undefined> = {
@@ -261,11 +290,39 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
 
   const managerUrl = `http://${RELEASE}-manager.${K8S_NS}.svc:8080`;
 
+  /** An instant PromQL query against the test's Prometheus, from inside its namespace. */
+  async function promQuery(promql: string): Promise<VectorSample[]> {
+    const body = JSON.parse(
+      await curlIn(NS.prometheus, [
+        "-f",
+        "-G",
+        "--data-urlencode",
+        `query=${promql}`,
+        `${PROMETHEUS_API}/api/v1/query`,
+      ]),
+    ) as { status: string; error?: string; data?: { resultType: string; result: VectorSample[] } };
+    assert.equal(body.status, "success", `${promql}: ${body.error ?? ""}`);
+    assert.equal(body.data?.resultType, "vector");
+    return body.data!.result;
+  }
+
+  /** The single value of a query, or undefined when the vector is empty. */
+  async function promScalar(promql: string): Promise<number | undefined> {
+    const result = await promQuery(promql);
+    assert.ok(result.length <= 1, `${promql} returned ${result.length} series`);
+    return result[0] === undefined ? undefined : Number(result[0].value[1]);
+  }
+
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
     for (const tool of ["ip", "iptables", "setpriv", "curl", "containerd", "docker-registry"]) {
       const r = await run("sh", ["-c", `command -v ${tool}`], { timeoutMs: 5000 });
       if (r.code !== 0) throw new Error(`${tool} is required`);
+    }
+    if (!existsSync(PROMETHEUS)) {
+      throw new Error(
+        `${PROMETHEUS} is missing: install the Debian package "prometheus" (scripts/ensure-system-packages.mjs)`,
+      );
     }
     const t0 = Date.now();
     work = await mkdtemp(join(tmpdir(), "d7y-helm-e2e-"));
@@ -322,6 +379,7 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
         { ns: DAEMON_NS.node1, ip: DAEMON_IP.node1 },
         { ns: DAEMON_NS.node2, ip: DAEMON_IP.node2 },
         { ns: NS.registry, ip: IP.registry },
+        { ns: NS.prometheus, ip: IP.prometheus },
       ],
     });
     registry = await startRegistryInNamespace(NS.registry, `${REGISTRY_HOST}`, storage, work);
@@ -333,6 +391,8 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
         release: RELEASE,
         namespace: K8S_NS,
         valuesFiles: [ISSUE_VALUES],
+        // As on a cluster with the Prometheus operator: the chart's ServiceMonitors (enable: auto) render.
+        apiVersions: ["monitoring.coreos.com/v1/ServiceMonitor"],
         values: {
           // ghcr.io is unreachable here: the namespaced registry takes its place.
           containerRuntime: { containerd: { registries: [REGISTRY_URL] } },
@@ -437,6 +497,38 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
       if (ns !== NS.bridge) await writeNetnsHosts(ns, entries);
     }
 
+    // Prometheus, as the operator would configure it from the rendered ServiceMonitors: the targets are the
+    // pods the selected Services select, at the container port the endpoint's port name resolves to. Started
+    // as soon as the pods (and so the targets) exist, before their containers: Prometheus's discovery sends
+    // its first target set about 5 s after start, so its first scrapes are done by the time the story has played.
+    scrapes = scrapeJobs(
+      rendered.map((o) => o.object),
+      kubelet.pods.map((p) => ({
+        name: p.placement.podName,
+        namespace: K8S_NS,
+        ip: p.placement.podIp,
+        labels: p.labels,
+        containers: kubelet!.find(p.placement.kind, p.placement.workload).spec.template.spec.containers,
+      })),
+    );
+    const promConfig = join(work, "prometheus.yml");
+    await writeFile(promConfig, prometheusConfig(scrapes, { interval: SCRAPE_INTERVAL }));
+    prometheus = spawnTracked(
+      "ip",
+      [
+        "netns",
+        "exec",
+        NS.prometheus,
+        PROMETHEUS,
+        `--config.file=${promConfig}`,
+        `--storage.tsdb.path=${join(work, "prometheus-tsdb")}`,
+        `--web.listen-address=${PROMETHEUS_API.replace("http://", "")}`,
+        "--log.level=warn",
+      ],
+      { name: "prometheus" },
+    );
+    prometheusStartedAt = Date.now();
+
     const t1 = Date.now();
     manager.startContainers();
     timings.managerReadyMs = await manager.waitReady(60_000);
@@ -482,6 +574,7 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
     await kubelet?.stopAll();
     for (const c of containerds.values()) await c.stop().catch((e: Error) => problems.push(e.message));
     await jaeger?.stop("SIGTERM", 5000);
+    await prometheus?.stop("SIGTERM", 10_000);
     await registry?.proc.stop("SIGTERM", 5000);
     // The namespaces take the hostPort rules and the route_localnet setting with them.
     await network?.teardown();
@@ -787,5 +880,109 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
       }
     }
     timings.debugLines = JSON.stringify(counts);
+  });
+
+  it("Prometheus scrapes the targets the rendered ServiceMonitors select: all up, and PromQL answers the P2P question", async () => {
+    // The operator's part, done by the test: the 4 ServiceMonitors, each to its component's pods.
+    const monitors = rendered.filter((o) => o.object.kind === "ServiceMonitor").map((o) => o.object);
+    assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), [
+      `${RELEASE}-dfdaemon`,
+      `${RELEASE}-manager`,
+      `${RELEASE}-scheduler`,
+      `${RELEASE}-seed-peer`,
+    ]);
+    for (const job of scrapes) assert.equal(job.interval, "30s", `${job.name}: the rendered interval`);
+    const pod = (p: LitePod): string => p.placement.podName;
+    const expectedTargets: Record<string, string[]> = {
+      [`${RELEASE}-manager`]: [`${IP.manager}:8000 ${pod(controlPlanePods.manager!)}`],
+      [`${RELEASE}-scheduler`]: [`${IP.scheduler}:8000 ${pod(controlPlanePods.scheduler!)}`],
+      [`${RELEASE}-seed-peer`]: [`${IP.seed}:4002 ${pod(controlPlanePods.seed!)}`],
+      [`${RELEASE}-dfdaemon`]: NODES.map((n) => `${DAEMON_IP[n]}:4002 ${pod(nodePods.get(n)!)}`),
+    };
+    assert.deepEqual(
+      Object.fromEntries(scrapes.map((j) => [j.name, j.targets.map((t) => `${t.address} ${t.labels.pod}`).sort()])),
+      expectedTargets,
+    );
+    for (const job of scrapes) {
+      assert.equal(job.path, "/metrics");
+      for (const t of job.targets) {
+        assert.equal(t.labels.service, job.name, "the chart names each ServiceMonitor after its Service");
+        assert.equal(t.labels.namespace, K8S_NS);
+      }
+    }
+
+    // What the daemons say now (the story is over: their counters no longer move).
+    const direct = {
+      node1: await daemonMetrics("node1"),
+      node2: await daemonMetrics("node2"),
+      seed: await curlIn(NS.node1, [`http://${IP.seed}:4002/metrics`]),
+    };
+    const blobBytes = (image: BuiltImage): number => image.blobsFor(AMD64).reduce((s, b) => s + b.size, 0);
+    const imageBytes = blobBytes(imageA) + blobBytes(imageB);
+
+    const t = Date.now();
+    const sinceStart = t - prometheusStartedAt;
+    // Each target is scraped at its own offset in the interval: wait until every answer is the daemons' own.
+    const answers = await waitFor(
+      async () => {
+        if (!prometheus!.isRunning()) throw new Error(`prometheus exited: ${prometheus!.output().slice(-2000)}`);
+        const up = await promQuery("up");
+        if (up.length !== 5 || up.some((s) => s.value[1] !== "1")) throw new Error(`up: ${JSON.stringify(up)}`);
+        const peerByPod = await promQuery('sum by (pod) (d7y_daemon_download_bytes_total{source="peer"})');
+        const value = (pod: string): number | undefined => {
+          const found = peerByPod.find((s) => s.metric.pod === pod);
+          return found === undefined ? undefined : Number(found.value[1]);
+        };
+        const got = {
+          node1Peer: value(`${RELEASE}-dfdaemon-node1`),
+          node2Peer: value(`${RELEASE}-dfdaemon-node2`),
+          // The dashboard's origin panel, per job: the node daemons', then the seed peer's.
+          nodesOrigin: await promScalar(
+            `sum(d7y_daemon_download_bytes_total{source="origin", job="${RELEASE}-dfdaemon"})`,
+          ),
+          seedOrigin: await promScalar(
+            `sum(d7y_daemon_download_bytes_total{source="origin", job="${RELEASE}-seed-peer"})`,
+          ),
+        };
+        const want = {
+          node1Peer: downloadBytes(direct.node1, "peer"),
+          node2Peer: downloadBytes(direct.node2, "peer"),
+          nodesOrigin: downloadBytes(direct.node1, "origin") + downloadBytes(direct.node2, "origin"),
+          seedOrigin: downloadBytes(direct.seed, "origin"),
+        };
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          throw new Error(`Prometheus has ${JSON.stringify(got)}, the daemons say ${JSON.stringify(want)}`);
+        }
+        return { up, ...got };
+      },
+      { what: "Prometheus to scrape all 5 targets and store the story's bytes", timeoutMs: 20_000, intervalMs: 200 },
+    );
+    timings.prometheusWaitMs = Date.now() - t;
+    timings.prometheusStartedBeforeQueryMs = sinceStart;
+
+    // up is 1 for every target, under the job named after its ServiceMonitor.
+    assert.deepEqual(
+      answers.up.map((s) => `${s.metric.job} ${s.metric.instance} ${s.metric.pod} ${s.value[1]}`).sort(),
+      Object.entries(expectedTargets)
+        .flatMap(([job, targets]) =>
+          targets.map((x) => {
+            const [instance, podName] = x.split(" ");
+            return `${job} ${instance} ${podName} 1`;
+          }),
+        )
+        .sort(),
+    );
+    timings.promNode2PeerBytes = answers.node2Peer ?? "none";
+    timings.promNode1PeerBytes = answers.node1Peer ?? "none";
+    timings.promSeedOriginBytes = answers.seedOrigin ?? "none";
+    // node2 got both images from peers (image A from node1 or the seed, the preheated image B from the seed):
+    // every blob containerd asked for, config and layers.
+    assert.equal(answers.node2Peer, imageBytes, `node2's peer bytes ${answers.node2Peer}, images ${imageBytes}`);
+    // node1 got image A from the seed peer, which went to the origin: node1's bytes are peer bytes too.
+    assert.equal(answers.node1Peer, blobBytes(imageA));
+    assert.equal(answers.nodesOrigin, 0, "the node daemons fetched nothing from the origin");
+    // The seed peer fetched every blob of both images from the registry, once.
+    assert.equal(answers.seedOrigin, registry!.blobBytes(), "what the registry's access log says it served");
+    assert.equal(answers.seedOrigin, imageBytes);
   });
 });

@@ -17,6 +17,8 @@ describe("daemon config", () => {
     assert.throws(() => validateConfig(daemonConfigSchema, { proxy: { port: "x" } }), /proxy\.port/);
     assert.throws(() => validateConfig(daemonConfigSchema, { storage: { quota: "lots" } }), /storage\.quota/);
     assert.throws(() => validateConfig(daemonConfigSchema, { typo: 1 }), /typo|unrecognized/i);
+    // A misspelt key inside a section is refused too, not silently dropped.
+    assert.throws(() => validateConfig(daemonConfigSchema, { storage: { qouta: "1GiB" } }), /storage.*qouta/);
     assert.throws(
       () => validateConfig(daemonConfigSchema, { storage: { highWatermark: 0.5, lowWatermark: 0.6 } }),
       /lowWatermark/,
