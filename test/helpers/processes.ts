@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -50,16 +51,67 @@ export function loopbackEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago (bind to it soon; prefer port 0 where possible). */
-export async function freePort(): Promise<number> {
+/**
+ * Ports are taken below the kernel's ephemeral range, so an outgoing connection made by some process in
+ * the meantime can never take a port a test picked before the process it is meant for binds it; and a port
+ * is handed out once per test process.
+ */
+const handedOut = new Set<number>();
+const LOWEST_PORT = 20_000;
+
+function ephemeralStart(): number {
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/);
+    const value = Number(low);
+    return Number.isInteger(value) && value > LOWEST_PORT + 1000 ? value : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+async function canBind(port: number): Promise<boolean> {
   const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  if (address === null || typeof address === "string") throw new Error("freePort: no TCP address");
-  return address.port;
+  try {
+    server.listen(port, "0.0.0.0");
+    await once(server, "listening");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (server.listening) {
+      server.close();
+      await once(server, "close");
+    }
+  }
+}
+
+/**
+ * `count` consecutive TCP ports (default 1) that were free a moment ago, below the ephemeral range;
+ * returns the first. Bind them soon.
+ */
+export async function freePortBlock(count: number): Promise<number> {
+  const high = ephemeralStart() - count;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = LOWEST_PORT + Math.floor(Math.random() * (high - LOWEST_PORT));
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if (ports.some((port) => handedOut.has(port))) continue;
+    let free = true;
+    for (const port of ports) {
+      if (!(await canBind(port))) {
+        free = false;
+        break;
+      }
+    }
+    if (!free) continue;
+    for (const port of ports) handedOut.add(port);
+    return base;
+  }
+  throw new Error(`freePortBlock: no ${count} free consecutive ports below ${high + count} after 200 attempts`);
+}
+
+/** A TCP port that was free a moment ago (bind to it soon; prefer port 0 where possible). */
+export async function freePort(): Promise<number> {
+  return freePortBlock(1);
 }
 
 /** Keeps the last `limit` characters of a stream of text. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { freePort, spawnTracked, waitFor } from "../helpers/processes.js";
+import { freePort, freePortBlock, spawnTracked, waitFor } from "../helpers/processes.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -38,7 +38,8 @@ describe("npm start (the all-in-one local cluster)", function () {
       "MANAGER_METRICS",
     ])
       ports[name] = await freePort();
-    const seedBase = await freePort();
+    // The seed uses base, +1, +2 and +5.
+    const seedBase = await freePortBlock(6);
     const start = spawnTracked(process.execPath, [join(ROOT, "scripts/start.mjs")], {
       name: "npm start",
       env: {
