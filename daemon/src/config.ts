@@ -41,6 +41,12 @@ export const DEFAULTS = {
    */
   pprofHost: "127.0.0.1",
   pprofPort: -1,
+  /** Blob GETs served from the cache or peers are checked with the origin (HEAD with the client's headers). */
+  authCheckEnable: true,
+  /** A positive verdict younger than this skips the HEAD. */
+  authCheckTtl: "5m",
+  /** A positive verdict younger than this still serves when the origin cannot answer. */
+  authCheckStaleIfError: "24h",
 } as const;
 
 const byteSize = byteSizeSchema();
@@ -74,6 +80,19 @@ export const daemonConfigSchema = z
           .default([...DEFAULTS.registries]),
         /** Default upstream when a request names none (skopeo, podman); defaults to registries[0]. */
         defaultRegistry: registryUrl.optional(),
+        /**
+         * Before a blob is served from the cache or from peers, the origin is asked (HEAD with the client's
+         * headers) whether this client may read it; false: any client reaching the mirror may (one tenant).
+         */
+        authCheck: z
+          .strictObject({
+            enable: z.boolean().default(DEFAULTS.authCheckEnable),
+            /** A positive verdict for (registry, repo, digest, credential) younger than this skips the HEAD. */
+            ttl: duration.prefault(DEFAULTS.authCheckTtl),
+            /** When the origin cannot answer, a positive verdict younger than this still serves. */
+            staleIfError: duration.prefault(DEFAULTS.authCheckStaleIfError),
+          })
+          .prefault({}),
       })
       .prefault({}),
     api: z

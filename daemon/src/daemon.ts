@@ -8,6 +8,7 @@ import type { DaemonConfig } from "./config.js";
 import { enforceQuota } from "./gc/quota.js";
 import { ManagerLink } from "./manager/manager-link.js";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.js";
+import { AuthChecker, VerdictCache } from "./proxy/auth-check.js";
 import { MirrorServer } from "./proxy/mirror-server.js";
 import { UpstreamResolver } from "./proxy/upstream.js";
 import { dfdaemonRoutes } from "./rpc/dfdaemon-service.js";
@@ -143,6 +144,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     upstreams: new UpstreamResolver(config.proxy.registries, config.proxy.defaultRegistry),
     logger,
     metrics: observed?.metrics,
+    authCheck: config.proxy.authCheck.enable
+      ? new AuthChecker({
+          origin,
+          cache: new VerdictCache({
+            ttlMs: config.proxy.authCheck.ttl,
+            staleIfErrorMs: config.proxy.authCheck.staleIfError,
+          }),
+          timeoutMs: config.download.connectTimeout,
+        })
+      : undefined,
   });
   upload = new UploadServer({
     host: config.upload.host,

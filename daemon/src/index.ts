@@ -25,6 +25,13 @@ export {
   PIECE_FAILURE_REASONS,
   type PieceFailureReason,
 } from "./metrics.js";
+export {
+  AUTH_CHECK_RESULTS,
+  AuthChecker,
+  type AuthCheckResult,
+  credentialHash,
+  VerdictCache,
+} from "./proxy/auth-check.js";
 export { parseRange } from "./proxy/mirror-server.js";
 export { UpstreamResolver } from "./proxy/upstream.js";
 export { specFromDownload } from "./rpc/dfdaemon-service.js";

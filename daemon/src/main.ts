@@ -51,6 +51,7 @@ const FLAG_PATHS: Record<string, string> = {
   pprofHost: "pprofHost",
   pprofPort: "pprofPort",
   metrics: "metrics.enable",
+  authCheck: "proxy.authCheck.enable",
 };
 
 const program = new Command("d7y-daemon")
@@ -70,6 +71,15 @@ const program = new Command("d7y-daemon")
   )
   .option("--proxy-host <host>", `mirror listen address (default ${DEFAULTS.proxyHost})`)
   .option("--proxy-port <port>", `mirror port for containerd's hosts.toml (default ${DEFAULTS.proxyPort})`, integer)
+  // Defining --auth-check keeps --no-auth-check from defaulting to true over the config file.
+  .option(
+    "--auth-check",
+    `ask the origin (HEAD with the client's credentials) before serving a blob from the cache or peers; yes answers are reused for proxy.authCheck.ttl (default ${DEFAULTS.authCheckTtl}), and for proxy.authCheck.staleIfError (default ${DEFAULTS.authCheckStaleIfError}) while the origin is unreachable (the default)`,
+  )
+  .option(
+    "--no-auth-check",
+    "serve cached blobs to any client that reaches the mirror, without asking the origin (single-tenant nodes: no extra origin requests)",
+  )
   .option("--api-host <host>", `Connect/gRPC API listen address (default ${DEFAULTS.apiHost})`)
   .option("--api-port <port>", `Connect/gRPC API port (default ${DEFAULTS.apiPort})`, integer)
   .option("--seed", "run as a seed peer: the scheduler sends it to the origin first, others download from it")
@@ -155,8 +165,8 @@ const program = new Command("d7y-daemon")
     "after",
     `
 Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
-api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces}, host.{id,hostname,ip,idc,location},
-scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
+proxy.authCheck.{enable,ttl,staleIfError}, api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces},
+host.{id,hostname,ip,idc,location}, scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
 tracing.{endpoint,sampleRatio},
 download.{concurrentPieces,pieceRetries,pieceTimeout,connectTimeout,stallTimeout,hedgeAfter,maxReschedules},
 storage.{quota,highWatermark,lowWatermark,gcInterval}, metrics.{host,port,enable}, pprofHost, pprofPort (-1 off;

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { Counter, createMetricsRegistry, Gauge, Histogram, MetricsEndpoint, type Registry } from "@d7y/observability";
 import type { DaemonConfig } from "./config.js";
 import { usedBytes } from "./gc/quota.js";
+import { AUTH_CHECK_RESULTS, type AuthCheckResult } from "./proxy/auth-check.js";
 import type { MetadataStore, TrafficType } from "./storage/index.js";
 import type { TaskManager } from "./task/task-manager.js";
 
@@ -44,6 +45,7 @@ export class DaemonMetrics {
   private readonly uploadBytes: Counter;
   private readonly uploadPieces: Counter;
   private readonly mirrorRequests: Counter<"kind" | "code">;
+  private readonly authChecks: Counter<"result">;
   private readonly mirrorKinds = new WeakMap<ServerResponse, MirrorRequestKind>();
 
   constructor(
@@ -90,6 +92,13 @@ export class DaemonMetrics {
       labelNames: ["kind", "code"],
       registers,
     });
+    this.authChecks = new Counter({
+      name: "d7y_daemon_auth_checks_total",
+      help: "Access checks of blob GETs served from the cache or from peers, by result: allowed or denied by the origin's HEAD, cached (a recent yes for the credential), stale (origin unreachable, an older yes), unavailable (origin unreachable, refused with 502).",
+      labelNames: ["result"],
+      registers,
+    });
+    for (const result of AUTH_CHECK_RESULTS) this.authChecks.inc({ result }, 0);
     new Gauge({
       name: "d7y_daemon_tasks_downloading",
       help: "Task downloads in flight.",
@@ -133,6 +142,11 @@ export class DaemonMetrics {
   pieceUploaded(bytes: number): void {
     this.uploadBytes.inc(bytes);
     this.uploadPieces.inc();
+  }
+
+  /** A blob GET not served from the origin for its own request was checked with the origin (or the verdict cache). */
+  authChecked(result: AuthCheckResult): void {
+    this.authChecks.inc({ result });
   }
 
   /** Counts the mirror response once it closes; a later call for the same response only changes its kind. */

@@ -30,6 +30,7 @@ describe("d7y-daemon command line", () => {
       "--quota",
       "--metrics-port",
       "--no-metrics",
+      "--no-auth-check",
       "--log-level",
     ]) {
       assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);

@@ -39,6 +39,13 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ISSUE_VALUES = join(REPO, "test/fixtures/helm/issue-values.yaml");
 const SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor";
 const MiB = 1024 * 1024;
+/** Each component's workload kind, name and main container, as the chart names them for release d7y. */
+const WORKLOADS = [
+  ["Deployment", "d7y-manager", "manager"],
+  ["Deployment", "d7y-scheduler", "scheduler"],
+  ["StatefulSet", "d7y-seed-peer", "seed-peer"],
+  ["DaemonSet", "d7y-dfdaemon", "dfdaemon"],
+] as const;
 
 // biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects are inspected field by field.
 type Obj = Record<string, any>;
@@ -227,12 +234,7 @@ describe("helm chart helm/d7y", function () {
 
     it("every component sends traces to the chart's Jaeger over OTLP/HTTP", () => {
       const endpoint = "--tracing-endpoint=http://d7y-jaeger.d7y.svc:4318/v1/traces";
-      for (const [kind, name, c] of [
-        ["Deployment", "d7y-manager", "manager"],
-        ["Deployment", "d7y-scheduler", "scheduler"],
-        ["StatefulSet", "d7y-seed-peer", "seed-peer"],
-        ["DaemonSet", "d7y-dfdaemon", "dfdaemon"],
-      ] as const) {
+      for (const [kind, name, c] of WORKLOADS) {
         assert.ok(container(find(objects, kind, name), c).args.includes(endpoint), `${name} traces to Jaeger`);
       }
     });
@@ -261,12 +263,7 @@ describe("helm chart helm/d7y", function () {
     });
 
     it("maps pprofPort to a named container port on every component", () => {
-      for (const [kind, name, c] of [
-        ["Deployment", "d7y-manager", "manager"],
-        ["Deployment", "d7y-scheduler", "scheduler"],
-        ["StatefulSet", "d7y-seed-peer", "seed-peer"],
-        ["DaemonSet", "d7y-dfdaemon", "dfdaemon"],
-      ] as const) {
+      for (const [kind, name, c] of WORKLOADS) {
         assert.equal(port(container(find(objects, kind, name), c), "pprof").containerPort, 18066, name);
       }
     });

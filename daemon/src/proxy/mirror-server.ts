@@ -18,6 +18,7 @@ import type { DaemonMetrics } from "../metrics.js";
 import type { ContentStore } from "../storage/index.js";
 import type { TaskHandle, TaskManager } from "../task/task-manager.js";
 import { readTask } from "../task/task-reader.js";
+import type { AuthChecker, AuthCheckResult } from "./auth-check.js";
 import type { UpstreamResolver } from "./upstream.js";
 
 export interface MirrorServerDeps {
@@ -29,6 +30,20 @@ export interface MirrorServerDeps {
   upstreams: UpstreamResolver;
   logger: Logger;
   metrics?: DaemonMetrics;
+  /**
+   * Asks the origin (HEAD, the client's headers) before serving a blob from the cache or from peers;
+   * absent: such blobs are served to any client (`proxy.authCheck.enable: false`).
+   */
+  authCheck?: AuthChecker;
+}
+
+/** What serveBlob needs to know about the blob and where it lives upstream. */
+interface BlobTarget {
+  /** The blob's URL at the origin. */
+  url: string;
+  upstream: string;
+  repo: string;
+  digest: string;
 }
 
 const TRACER = tracerFor("daemon");
@@ -142,37 +157,54 @@ export class MirrorServer {
     span.setAttribute("d7y.upstream", upstream.origin);
     if (blob && req.method === "GET") {
       this.deps.metrics?.trackMirrorRequest(res, "blob");
-      await this.serveBlob(req, res, target, blob.digest, span);
+      await this.serveBlob(
+        req,
+        res,
+        { url: target, upstream: upstream.origin, repo: blob.name, digest: blob.digest },
+        span,
+      );
       return;
     }
     this.deps.metrics?.trackMirrorRequest(res, "passthrough");
     await this.passThrough(req, res, target);
   }
 
-  private async serveBlob(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    target: string,
-    digest: string,
-    span: Span,
-  ) {
+  private async serveBlob(req: http.IncomingMessage, res: http.ServerResponse, blob: BlobTarget, span: Span) {
+    const { digest } = blob;
     const taskId = taskIdForDigest(digest);
-    const log = this.log.child({ taskId });
+    const headers = originRequestHeaders(req.headers, ["range", "accept-encoding"]);
     let handle: TaskHandle;
     try {
-      handle = await this.deps.tasks.acquire({
-        id: taskId,
-        url: target,
-        digest,
-        headers: originRequestHeaders(req.headers, ["range", "accept-encoding"]),
-      });
+      handle = await this.deps.tasks.acquire({ id: taskId, url: blob.url, digest, headers });
     } catch (error) {
       if (error instanceof UpstreamResponseError) {
+        if (this.deps.authCheck) span.setAttribute("d7y.auth_check", "origin");
         this.replayUpstream(res, error);
         return;
       }
       throw error;
     }
+    // Counted as a reader from here: eviction must not remove the content while the origin is asked.
+    const endRead = this.deps.tasks.beginRead(taskId);
+    try {
+      if (await this.authorize(req, res, handle, blob, headers, span)) {
+        await this.sendBlob(req, res, handle, digest, span);
+      }
+    } finally {
+      endRead();
+    }
+  }
+
+  /** Streams an authorized blob (or the requested range of it). */
+  private async sendBlob(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    handle: TaskHandle,
+    digest: string,
+    span: Span,
+  ): Promise<void> {
+    const taskId = handle.record.id;
+    const log = this.log.child({ taskId });
     const { record } = handle;
     const range = parseRange(req.headers.range, record.contentLength);
     if (range === "unsatisfiable") {
@@ -182,18 +214,17 @@ export class MirrorServer {
     }
     const start = range?.start ?? 0;
     const end = range?.end ?? record.contentLength - 1;
-    const headers: http.OutgoingHttpHeaders = {
+    const responseHeaders: http.OutgoingHttpHeaders = {
       "content-type": record.responseHeaders["content-type"] ?? "application/octet-stream",
       "docker-content-digest": digest,
       "accept-ranges": "bytes",
       "content-length": String(end - start + 1),
       "x-dragonfly-task-id": taskId,
     };
-    if (record.responseHeaders.etag) headers.etag = record.responseHeaders.etag;
-    if (handle.kind === "complete") headers["x-dragonfly-task-download-finished"] = "true";
-    if (range) headers["content-range"] = `bytes ${start}-${end}/${record.contentLength}`;
-    res.writeHead(range ? 206 : 200, headers);
-    const endRead = this.deps.tasks.beginRead(taskId);
+    if (record.responseHeaders.etag) responseHeaders.etag = record.responseHeaders.etag;
+    if (handle.kind === "complete") responseHeaders["x-dragonfly-task-download-finished"] = "true";
+    if (range) responseHeaders["content-range"] = `bytes ${start}-${end}/${record.contentLength}`;
+    res.writeHead(range ? 206 : 200, responseHeaders);
     try {
       await pipeline(readTask(handle, this.deps.content, start, end), res);
       if (handle.kind === "complete") this.deps.metrics?.servedFromCache(end - start + 1);
@@ -204,9 +235,54 @@ export class MirrorServer {
       // Headers are out: the only honest signal left is to cut the connection short.
       log.warn({ err: (error as Error).message }, "blob response aborted");
       res.destroy(error as Error);
-    } finally {
-      endRead();
     }
+  }
+
+  /**
+   * Decides, before any byte is sent, whether this client may read the blob. A download this request
+   * started from the origin already carried the client's headers (its first Range request is the verdict);
+   * anything else (the cache, peers, or another client's download) is checked with a HEAD at the origin.
+   * Returns false when it has answered the client itself (the origin's 4xx); throws (502) when the origin
+   * cannot confirm and no recent verdict vouches for the credential.
+   */
+  private async authorize(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    handle: TaskHandle,
+    blob: BlobTarget,
+    headers: Record<string, string | string[]>,
+    span: Span,
+  ): Promise<boolean> {
+    const checker = this.deps.authCheck;
+    if (!checker) return true;
+    const key = {
+      upstream: blob.upstream,
+      repo: blob.repo,
+      digest: blob.digest,
+      authorization: req.headers.authorization,
+    };
+    if (handle.kind === "downloading" && handle.created && handle.download.startedFromOrigin) {
+      checker.cache.remember(key);
+      span.setAttribute("d7y.auth_check", "origin");
+      return true;
+    }
+    const verdict = await checker.check({ ...key, url: blob.url, headers });
+    this.recordAuthCheck(verdict.result, span);
+    if (verdict.result === "denied") {
+      this.log.info(
+        { repo: blob.repo, digest: blob.digest, status: verdict.error.status },
+        "origin denied access to a cached blob",
+      );
+      this.replayUpstream(res, verdict.error);
+      return false;
+    }
+    if (verdict.result === "unavailable") throw verdict.error;
+    return true;
+  }
+
+  private recordAuthCheck(result: AuthCheckResult, span: Span): void {
+    span.setAttribute("d7y.auth_check", result);
+    this.deps.metrics?.authChecked(result);
   }
 
   private async passThrough(req: http.IncomingMessage, res: http.ServerResponse, target: string) {

@@ -85,6 +85,11 @@ export class TaskDownload extends EventEmitter implements PieceSink {
   originBytes = 0;
   /** Bytes fetched from parents by this download. */
   peerBytes = 0;
+  /**
+   * The size came from the first origin request, made with this task's own headers: the origin allowed
+   * them to read the content (the mirror needs no other access check for the request that started it).
+   */
+  startedFromOrigin = false;
   private session?: PeerSession;
   private readonly storing = new Set<Promise<void>>();
   private usedOrigin = false;
@@ -444,6 +449,7 @@ export class TaskDownload extends EventEmitter implements PieceSink {
     });
     await this.deps.content.prepare(this.id, total);
     await this.deps.metadata.putTask(this.record!);
+    this.startedFromOrigin = true;
     this.resolveStarted(this.record!);
     this.reportBackToSourceStarted();
 

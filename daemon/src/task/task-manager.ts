@@ -19,10 +19,13 @@ export interface TaskManagerDeps {
   onTaskComplete?: (record: TaskRecord) => void;
 }
 
-/** A task the caller can read: complete on disk, or being downloaded right now. */
+/**
+ * A task the caller can read: complete on disk, or being downloaded right now (`created`: by this call,
+ * with its spec's headers; otherwise it joined a download someone else started).
+ */
 export type TaskHandle =
   | { kind: "complete"; record: TaskRecord }
-  | { kind: "downloading"; download: TaskDownload; record: TaskRecord };
+  | { kind: "downloading"; download: TaskDownload; record: TaskRecord; created: boolean };
 
 export interface TaskView {
   record: TaskRecord;
@@ -46,7 +49,7 @@ export class TaskManager {
   async acquire(spec: TaskSpec): Promise<TaskHandle> {
     if (this.stopped) throw new DaemonError("unavailable", "daemon is stopping");
     const running = this.active.get(spec.id);
-    if (running) return { kind: "downloading", download: running, record: await running.started };
+    if (running) return { kind: "downloading", download: running, record: await running.started, created: false };
     const record = await this.deps.metadata.getTask(spec.id);
     if (record?.status === "succeeded" && (await this.deps.content.exists(spec.id))) {
       record.accessedAt = Date.now();
@@ -55,7 +58,7 @@ export class TaskManager {
     }
     // Another request may have started it while we looked at the metadata.
     const raced = this.active.get(spec.id);
-    if (raced) return { kind: "downloading", download: raced, record: await raced.started };
+    if (raced) return { kind: "downloading", download: raced, record: await raced.started, created: false };
     const download = new TaskDownload(spec, this.deps);
     this.active.set(spec.id, download);
     download.done.then(
@@ -67,7 +70,7 @@ export class TaskManager {
       () => this.active.delete(spec.id),
     );
     void download.run();
-    return { kind: "downloading", download, record: await download.started };
+    return { kind: "downloading", download, record: await download.started, created: true };
   }
 
   /** The in-flight download of a task, if any. */

@@ -6,9 +6,9 @@ import type { AddressInfo } from "node:net";
 export interface FakeBlobOrigin {
   /** http://127.0.0.1:PORT */
   url: string;
-  /** Blob bytes sent, all requests together. */
+  /** Blob bytes sent, all GETs together (a HEAD, e.g. the mirror's access check, sends none). */
   served: number;
-  /** Answers this status to the nth blob request (0-based) when it returns one. */
+  /** Answers this status to the nth blob GET (0-based) when it returns one. */
   fault?: (index: number) => number | undefined;
   /** Adds a blob; returns its digest. */
   add(bytes: Buffer): string;
@@ -30,6 +30,11 @@ export async function startFakeBlobOrigin(): Promise<FakeBlobOrigin> {
     const content = digest ? blobs.get(digest) : undefined;
     if (!content) {
       res.writeHead(404).end();
+      return;
+    }
+    if (req.method === "HEAD") {
+      // The registry's answer to a HEAD: the blob's headers, no body.
+      res.writeHead(200, { "content-length": content.length, "content-type": "application/octet-stream" }).end();
       return;
     }
     const status = origin.fault?.(blobRequests++);
