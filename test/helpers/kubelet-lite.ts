@@ -13,12 +13,15 @@
  *   supplementary group, runAsNonRoot checked, capabilities (drop/add) as the bounding set,
  *   allowPrivilegeEscalation: false as no_new_privs, all through util-linux `setpriv`;
  * - readinessProbe httpGet (port by name or number) and tcpSocket, run inside the pod's namespace against
- *   the pod IP.
+ *   the pod IP;
+ * - `helm test`: a bare Pod annotated `helm.sh/hook: test` is a test hook, never started with the workloads
+ *   (createPod() refuses bare Pods); runTestHook() runs it to completion, with the same rules, in the
+ *   namespace given to it, and returns its exit code and output.
  *
  * What it does differently (simulated):
  * - there is no container: no image, no mount namespace. Each volumeMount's mountPath is replaced, in the
- *   arguments, by the directory that stands for the volume (and TMPDIR points at the volume mounted at
- *   /tmp); readOnly and readOnlyRootFilesystem are not enforced, seccomp is not applied;
+ *   arguments and in the env values (e.g. HOME=/tmp), by the directory that stands for the volume (and
+ *   TMPDIR points at the volume mounted at /tmp); readOnly and readOnlyRootFilesystem are not enforced, seccomp is not applied;
  * - the program name is resolved against the assembled image tree (`bins`, run with process.execPath),
  *   `sh` is /bin/sh;
  * - Services resolve through /etc/hosts (see hostsEntries()) to the pod IPs directly (no ClusterIP);
@@ -26,7 +29,7 @@
  *   plugin would (test/helpers/portmap.ts);
  * - no restarts, no liveness probes, no resource limits.
  */
-import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RenderedObject } from "./helm.js";
 import { run, spawnTracked, type TrackedProcess, waitFor } from "./processes.js";
@@ -70,9 +73,13 @@ export interface Workload {
   volumeClaimTemplates: K8s[];
 }
 
+/** The annotation that makes a rendered Pod a `helm test` hook (its value lists the hook kinds). */
+export const HELM_HOOK_ANNOTATION = "helm.sh/hook";
+
 export interface PodPlacement {
-  kind: WorkloadKind;
-  /** The workload's metadata.name. */
+  /** "Pod": a bare Pod (a test hook, see runTestHook()). */
+  kind: WorkloadKind | "Pod";
+  /** The workload's metadata.name (a bare Pod's own name). */
   workload: string;
   /** metadata.name of the pod, e.g. d7y-seed-peer-0 or d7y-dfdaemon-node1. */
   podName: string;
@@ -126,6 +133,20 @@ export interface HostPort {
   protocol: string;
 }
 
+export interface TestHookRun {
+  podName: string;
+  /** Like the pod's phase: 0 when every container exited 0, else the first non-zero code; null on a timeout or signal. */
+  code: number | null;
+  /** Each container's exit (init containers included, in order). */
+  exits: Array<{ container: string; code: number | null; signal: NodeJS.Signals | null }>;
+  timedOut: boolean;
+  /** The containers' combined stdout+stderr (init containers' first). */
+  output: string;
+  durationMs: number;
+  /** The pod (its volumes and specs), all of its processes stopped. */
+  pod: LitePod;
+}
+
 export interface LitePod {
   readonly placement: PodPlacement;
   readonly labels: Record<string, string>;
@@ -140,8 +161,8 @@ export interface LitePod {
    * portmap plugin's job on a node): see test/helpers/portmap.ts.
    */
   readonly hostPorts: HostPort[];
-  /** Runs the init containers in order; throws on the first non-zero exit. */
-  runInitContainers(): Promise<InitResult[]>;
+  /** Runs the init containers in order; throws on the first non-zero exit. `deadline`: a Date.now() bound. */
+  runInitContainers(deadline?: number): Promise<InitResult[]>;
   /** Starts every container (not waiting for readiness). */
   startContainers(): void;
   /** Waits until every container's readinessProbe passes (or a container exits: then throws). */
@@ -149,6 +170,13 @@ export interface LitePod {
   /** Output of one container, or of all. */
   output(container?: string): string;
   stop(): Promise<void>;
+}
+
+/** A bare Pod whose helm.sh/hook annotation lists `test` (Helm 3; `test-success` is Helm 2's name for it). */
+function isTestHook(o: K8s): boolean {
+  if (o.kind !== "Pod") return false;
+  const hooks = String(o.metadata?.annotations?.[HELM_HOOK_ANNOTATION] ?? "").split(",");
+  return hooks.some((h) => h.trim() === "test" || h.trim() === "test-success");
 }
 
 function asList<T = K8s>(v: unknown): T[] {
@@ -268,10 +296,90 @@ export class KubeletLite {
     return [...byIp.entries()].map(([ip, names]) => ({ ip, names }));
   }
 
-  /** Makes the pod's volumes and process specs; nothing runs yet. */
+  /** The rendered bare Pods annotated `helm.sh/hook: test` (what `helm test` runs), by name. */
+  testHooks(): string[] {
+    return this.objects.filter((o) => isTestHook(o)).map((o) => o.metadata.name as string);
+  }
+
+  /** Makes a workload pod's volumes and process specs; nothing runs yet. Bare Pods are test hooks: see runTestHook(). */
   async createPod(placement: PodPlacement): Promise<LitePod> {
+    if (placement.kind === "Pod") {
+      throw new Error(`${placement.workload}: a bare Pod is not a workload (a test hook runs with runTestHook())`);
+    }
+    const pod = await this.buildPod(placement);
+    this.pods.push(pod);
+    return pod;
+  }
+
+  /**
+   * `helm test` for the hook Pod `name`: its init containers, then its containers, run to completion in
+   * `placement.netns` (a namespace with an IP on the pods' bridge, and the Service names in its hosts file),
+   * within `timeoutMs` (then SIGKILL: timedOut). Everything it started is stopped before it returns. The
+   * hook is not one of `pods` (no Service resolves to it).
+   */
+  async runTestHook(
+    name: string,
+    placement: Omit<PodPlacement, "kind" | "workload" | "podName">,
+    timeoutMs = 60_000,
+  ): Promise<TestHookRun> {
+    // A new Pod each time (helm deletes the hook's previous Pod before it creates it): fresh emptyDirs.
+    await rm(join(this.opts.workDir, "pods", name), { recursive: true, force: true });
+    const pod = await this.buildPod({ ...placement, kind: "Pod", workload: name, podName: name });
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let timedOut = false;
+    const exits: TestHookRun["exits"] = [];
+    try {
+      try {
+        await pod.runInitContainers(deadline);
+      } catch {
+        // The failed init container is the pod's result.
+      }
+      for (const r of pod.initResults) exits.push({ container: r.name, code: r.code, signal: null });
+      if (pod.initResults.every((r) => r.code === 0)) {
+        pod.startContainers();
+        const all = Promise.all([...pod.processes].map(async ([container, p]) => ({ container, ...(await p.exited) })));
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
+        });
+        const done = await Promise.race([all, expired]);
+        clearTimeout(timer);
+        if (done === "timeout") {
+          timedOut = true;
+          await Promise.allSettled([...pod.processes.values()].map((p) => p.stop("SIGKILL", 5000)));
+        }
+        exits.push(...(await all));
+      }
+    } finally {
+      await pod.stop();
+    }
+    const failed = exits.find((e) => e.code !== 0);
+    return {
+      podName: name,
+      code: timedOut ? null : failed ? failed.code : 0,
+      exits,
+      timedOut,
+      output: [...pod.initResults.map((r) => r.output), ...[...pod.processes.values()].map((p) => p.output())].join(""),
+      durationMs: Date.now() - started,
+      pod,
+    };
+  }
+
+  /** The pod template of a workload, or a test hook Pod's own metadata and spec. */
+  private podSource(placement: PodPlacement): { template: K8s; volumeClaimTemplates: K8s[] } {
+    if (placement.kind === "Pod") {
+      const pod = this.find("Pod", placement.workload);
+      if (!isTestHook(pod)) throw new Error(`Pod ${placement.workload} is not annotated ${HELM_HOOK_ANNOTATION}: test`);
+      return { template: { metadata: pod.metadata, spec: pod.spec }, volumeClaimTemplates: [] };
+    }
     const workload = this.workloads().find((w) => w.kind === placement.kind && w.name === placement.workload);
     if (!workload) throw new Error(`no ${placement.kind} ${placement.workload} in the rendered objects`);
+    return workload;
+  }
+
+  private async buildPod(placement: PodPlacement): Promise<LitePod> {
+    const workload = this.podSource(placement);
     const spec = workload.template.spec as K8s;
     const labels = { ...(workload.template.metadata?.labels ?? {}) } as Record<string, string>;
     const podDir = join(this.opts.workDir, "pods", placement.podName);
@@ -398,7 +506,8 @@ export class KubeletLite {
         HOSTNAME: placement.podName,
         HOME: "/",
         ...(tmp ? { TMPDIR: tmp.dir } : {}),
-        ...env,
+        // Remapped once, here: `$(VAR)` in the arguments expands to the rendered value, then is remapped.
+        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, remapMounts(v, mounts)])),
       };
       return {
         argv: ["ip", "netns", "exec", placement.netns, ...setpriv, ...exec],
@@ -491,10 +600,12 @@ export class KubeletLite {
       initResults,
       processes,
       hostPorts,
-      runInitContainers: async () => {
+      runInitContainers: async (deadline) => {
         for (const c of initContainers) {
           const s = specs.get(c.name as string)!;
-          const r = await run(s.argv[0]!, s.argv.slice(1), { env: s.env, timeoutMs: opts.initTimeoutMs ?? 60_000 });
+          const limit = opts.initTimeoutMs ?? 60_000;
+          const timeoutMs = deadline === undefined ? limit : Math.max(1, Math.min(limit, deadline - Date.now()));
+          const r = await run(s.argv[0]!, s.argv.slice(1), { env: s.env, timeoutMs });
           const result: InitResult = {
             name: c.name as string,
             argv: s.containerArgv,
@@ -548,7 +659,6 @@ export class KubeletLite {
         await Promise.allSettled([...processes.values()].map((p) => p.stop("SIGTERM", 5000)));
       },
     };
-    this.pods.push(pod);
     return pod;
   }
 

@@ -117,6 +117,7 @@ describe("helm chart helm/d7y", function () {
         "Deployment/d7y-manager",
         "Deployment/d7y-scheduler",
         "PersistentVolumeClaim/d7y-manager",
+        "Pod/d7y-test-status",
         "Service/d7y-dfdaemon",
         "Service/d7y-manager",
         "Service/d7y-scheduler",
@@ -156,6 +157,19 @@ describe("helm chart helm/d7y", function () {
       assert.equal(manager.spec.strategy.type, "Recreate");
       const data = (manager.spec.template.spec.volumes as Obj[]).find((v) => v.name === "data");
       assert.equal(data?.persistentVolumeClaim?.claimName, "d7y-manager");
+    });
+
+    it("helm test runs kubectl d7y status against the manager's Service", () => {
+      const pod = find(objects, "Pod", "d7y-test-status");
+      assert.equal(pod.metadata.annotations["helm.sh/hook"], "test");
+      assert.equal(pod.spec.restartPolicy, "Never");
+      assert.deepEqual(pod.spec.containers[0].command, [
+        "kubectl-d7y",
+        "status",
+        "--manager=http://d7y-manager.d7y.svc:8080",
+      ]);
+      assert.equal(pod.spec.containers[0].securityContext.runAsNonRoot, true);
+      assert.equal(pod.spec.containers[0].securityContext.readOnlyRootFilesystem, true);
     });
 
     it("the kubectl plugin finds the manager Service by its label and port names", () => {
@@ -307,6 +321,7 @@ describe("helm chart helm/d7y", function () {
 
     it("NOTES.txt tells how to check that pulls go peer to peer", async () => {
       const notes = await renderNotes(issue);
+      assert.match(notes, /helm test d7y -n d7y/);
       assert.match(notes, /d7y_daemon_download_bytes_total/);
       assert.match(notes, /source="peer"/);
       assert.match(notes, /kubectl -n d7y logs daemonset\/d7y-dfdaemon -c containerd-config/);

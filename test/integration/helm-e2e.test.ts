@@ -22,9 +22,12 @@
  * Debian's Prometheus in its own namespace on the bridge (10.81.0.40), scraping every pod's metrics port
  * (one job per ServiceMonitor, named after it; a 1 s scrape interval instead of the rendered 30s), its
  * HTTP API queried with curl from inside that namespace: `up` for the 5 targets and the dashboard's PromQL
- * (peer bytes by pod, origin bytes by job).
+ * (peer bytes by pod, origin bytes by job); `helm test`: the chart's test hook Pod (helm.sh/hook: test,
+ * kubectl-d7y status against the manager's Service name) run to completion by kubelet-lite in its own
+ * namespace on the bridge (10.81.0.50), passing, then, last of all and after the test stopped the scheduler
+ * (its keepalive stream ends: the manager marks it inactive at once), failing with "no active scheduler".
  * Simulated: containers (no image, no mount namespace: volume mount paths are replaced by directories in
- * the arguments), the Prometheus operator (the test derives the scrape targets from the rendered
+ * the arguments and env values), the Prometheus operator (the test derives the scrape targets from the rendered
  * ServiceMonitors, test/helpers/service-monitors.ts: Service by label, pods by the Service's selector,
  * the endpoint's port name through targetPort to the container port; static_configs, no Kubernetes service
  * discovery), Service DNS (/etc/hosts to pod IPs, no ClusterIP, no kube-proxy), the Jaeger pod (its
@@ -44,7 +47,7 @@ import { startContainerd, type TestContainerd } from "../helpers/containerd.js";
 import { criPullImage } from "../helpers/cri.js";
 import { D7Y_CHART_DIR, type RenderedObject, renderChart } from "../helpers/helm.js";
 import { type BuiltImage, buildImage, pushImage } from "../helpers/image.js";
-import { KubeletLite, type LitePod, type PodPlacement } from "../helpers/kubelet-lite.js";
+import { KubeletLite, type LitePod, type PodPlacement, type TestHookRun } from "../helpers/kubelet-lite.js";
 import { sampleSum } from "../helpers/metrics-text.js";
 import { type BridgeNetwork, createBridgeNetwork, namespace, runIn, writeNetnsHosts } from "../helpers/netns.js";
 import type { ReceivedSpan } from "../helpers/otlp-receiver.js";
@@ -82,6 +85,8 @@ const NS = {
   registry: "d7yh-registry",
   /** Prometheus, scraping the pods the ServiceMonitors select. */
   prometheus: "d7yh-prom",
+  /** The chart's `helm test` hook Pod. */
+  test: "d7yh-test",
 };
 /** The dfdaemon pod on each node: its own namespace (hostNetwork: false). */
 const DAEMON_NS: Record<Node, string> = { node1: "d7yh-dfd-node1", node2: "d7yh-dfd-node2" };
@@ -94,6 +99,7 @@ const IP = {
   node2: "10.81.0.12",
   registry: "10.81.0.20",
   prometheus: "10.81.0.40",
+  test: "10.81.0.50",
 };
 const DAEMON_IP: Record<Node, string> = { node1: "10.81.0.31", node2: "10.81.0.32" };
 const REGISTRY_HOST = `${IP.registry}:5000`;
@@ -274,6 +280,17 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
     return curlIn(NS[node], [`http://${DAEMON_IP[node]}:4002/metrics`]);
   }
 
+  /** `helm test`: the chart's test hook Pod, run to completion in its own namespace on the bridge. */
+  async function helmTest(): Promise<TestHookRun> {
+    const hooks = kubelet!.testHooks();
+    assert.deepEqual(hooks, [`${RELEASE}-test-status`]);
+    return kubelet!.runTestHook(
+      hooks[0]!,
+      { nodeName: "control-plane", netns: NS.test, podIp: IP.test, nodeRoot: join(work!, "nodes", "control-plane") },
+      30_000,
+    );
+  }
+
   function downloadBytes(text: string, source?: string): number {
     return sampleSum(text, "d7y_daemon_download_bytes_total", source ? { source } : {}) ?? 0;
   }
@@ -380,6 +397,7 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
         { ns: DAEMON_NS.node2, ip: DAEMON_IP.node2 },
         { ns: NS.registry, ip: IP.registry },
         { ns: NS.prometheus, ip: IP.prometheus },
+        { ns: NS.test, ip: IP.test },
       ],
     });
     registry = await startRegistryInNamespace(NS.registry, `${REGISTRY_HOST}`, storage, work);
@@ -882,6 +900,23 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
     timings.debugLines = JSON.stringify(counts);
   });
 
+  it("helm test: the chart's test hook (kubectl d7y status in a pod) passes", async () => {
+    // Not started with the workloads: kubelet-lite ran no bare Pod.
+    assert.ok(!kubelet!.pods.some((p) => p.placement.kind === "Pod"));
+    const hook = await helmTest();
+    timings.helmTestMs = hook.durationMs;
+    timings.helmTestOutput = hook.output;
+    const spec = hook.pod.specs.get("status")!;
+    assert.deepEqual(spec.containerArgv, ["kubectl-d7y", "status", `--manager=${managerUrl}`]);
+    assert.equal(spec.uid, 1000);
+    assert.equal(spec.env.HOME, hook.pod.volumes.get("tmp"), "HOME=/tmp is the pod's emptyDir");
+    assert.equal(hook.timedOut, false);
+    assert.equal(hook.code, 0, hook.output);
+    assert.match(hook.output, /^\s*manager\s+healthy\s+http:\/\/d7y-manager\.d7y\.svc:8080\s*$/m);
+    assert.match(hook.output, /^\s*schedulers\s+1 active\s+1 registered\s*$/m);
+    assert.match(hook.output, /^\s*seed peers\s+1 active\s+1 registered\s*$/m);
+  });
+
   it("Prometheus scrapes the targets the rendered ServiceMonitors select: all up, and PromQL answers the P2P question", async () => {
     // The operator's part, done by the test: the 4 ServiceMonitors, each to its component's pods.
     const monitors = rendered.filter((o) => o.object.kind === "ServiceMonitor").map((o) => o.object);
@@ -984,5 +1019,30 @@ describe("helm chart end to end: the issue's values on two nodes (kubelet-lite, 
     // The seed peer fetched every blob of both images from the registry, once.
     assert.equal(answers.seedOrigin, registry!.blobBytes(), "what the registry's access log says it served");
     assert.equal(answers.seedOrigin, imageBytes);
+  });
+
+  // Last: it stops the scheduler.
+  it("helm test fails once the scheduler is gone: the manager marks it inactive, the hook exits non-zero", async () => {
+    const t = Date.now();
+    await controlPlanePods.scheduler!.stop();
+    // The scheduler's keepalive stream ends with its process: the manager marks it inactive at once (the
+    // 10 s silence timeout is only for a peer that vanishes without closing its connection).
+    await waitFor(
+      async () => {
+        const schedulers = JSON.parse(await curlIn(NS.node1, [`${managerUrl}/api/v1/schedulers`])) as Array<{
+          state: string;
+        }>;
+        return schedulers.length === 1 && schedulers[0]!.state === "inactive";
+      },
+      { what: "the manager to list the scheduler as inactive", timeoutMs: 15_000, intervalMs: 200 },
+    );
+    timings.schedulerInactiveMs = Date.now() - t;
+    const hook = await helmTest();
+    timings.helmTestFailingMs = hook.durationMs;
+    timings.helmTestFailingOutput = hook.output;
+    assert.equal(hook.timedOut, false);
+    assert.equal(hook.code, 1, hook.output);
+    assert.match(hook.output, /^\s*schedulers\s+0 active\s+1 registered\s*$/m);
+    assert.match(hook.output, /^error: no active scheduler$/m);
   });
 });

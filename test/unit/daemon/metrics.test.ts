@@ -98,8 +98,15 @@ describe("daemon metrics", function () {
     const served = origin.served;
     assert.equal(await pull(node, origin.blobPath(digest)), digest);
     assert.equal(origin.served, served);
-    text = await scrape(node.metricsUrl);
-    assert.equal(sampleSum(text, "d7y_daemon_download_bytes_total", { source: "cache" }), bytes.length);
+    // The mirror counts cache bytes once its response has finished writing, which can be a moment after
+    // the client has read the last byte: wait (bounded) for the scrape to show them.
+    text = await waitFor(
+      async () => {
+        const scraped = await scrape(node.metricsUrl);
+        return sampleSum(scraped, "d7y_daemon_download_bytes_total", { source: "cache" }) === bytes.length && scraped;
+      },
+      { timeoutMs: 5_000, intervalMs: 20, what: "the cache bytes of the second pull" },
+    );
     assert.equal(sampleSum(text, "d7y_daemon_download_bytes_total", { source: "origin" }), bytes.length);
     assert.equal(sampleSum(text, "d7y_daemon_mirror_requests_total", { kind: "blob", code: "200" }), 2);
 
