@@ -1,16 +1,10 @@
-import { ConfigError, configFromOptions } from "@d7y/config";
+import { addServiceOptions, ConfigError, configFromOptions, integer } from "@d7y/config";
 import { exitOnError } from "@d7y/lifecycle";
 import { runService } from "@d7y/observability";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command } from "commander";
 import { DEFAULTS, daemonConfigSchema } from "./config.js";
 import { type ContainerdConfigOptions, runContainerdConfig } from "./containerd/command.js";
 import { startDaemon } from "./daemon.js";
-
-function integer(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number)) throw new InvalidArgumentError("not an integer");
-  return number;
-}
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -89,11 +83,6 @@ const program = new Command("d7y-daemon")
     collect,
   )
   .option(
-    "--tracing-endpoint <url>",
-    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
-  )
-  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
-  .option(
     "--manager <url>",
     "the manager's Connect address (e.g. http://manager:65003): the cluster's schedulers come from it (--scheduler stays the fallback); seeds register with it",
   )
@@ -135,32 +124,11 @@ const program = new Command("d7y-daemon")
     integer,
   )
   .option("--piece-timeout <duration>", `idle time before a piece request fails (default ${DEFAULTS.pieceTimeout})`)
-  .option("--quota <size>", `content the cache may hold, e.g. 50GiB (default ${DEFAULTS.quota})`)
-  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
-  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
-  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
-  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
-  .option("--no-metrics", "do not serve Prometheus metrics")
-  .option(
-    "--pprof-port <port>",
-    "serve CPU/heap profiles at /debug/pprof/ on this port (Dragonfly's pprofPort; default -1: off, 0: any free port)",
-    integer,
-  )
-  .option(
-    "--pprof-host <host>",
-    `profiling listen address (default ${DEFAULTS.pprofHost}: heap snapshots expose memory; 0.0.0.0 for every address)`,
-  )
-  .addOption(
-    new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
-      "trace",
-      "debug",
-      "info",
-      "warn",
-      "error",
-      "silent",
-    ]),
-  )
-  .option("-v, --verbose", "same as --log-level debug")
+  .option("--quota <size>", `content the cache may hold, e.g. 50GiB (default ${DEFAULTS.quota})`);
+
+addServiceOptions(program, DEFAULTS);
+
+program
   .addHelpText(
     "after",
     `

@@ -1,17 +1,11 @@
-import { ConfigError, configFromOptions, parseDuration } from "@d7y/config";
+import { addServiceOptions, ConfigError, configFromOptions, integer, parseDuration } from "@d7y/config";
 import { exitOnError } from "@d7y/lifecycle";
 import { runService } from "@d7y/observability";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command } from "commander";
 import { DEFAULTS, managerConfigSchema } from "./config.js";
 import { ManagerError } from "./errors.js";
 import { startManager } from "./manager.js";
 import { createTokenInDataDir, createTokenThroughApi, type TokenRequest } from "./token/create-token.js";
-
-function integer(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number)) throw new InvalidArgumentError("not an integer");
-  return number;
-}
 
 /** Flags that map onto config keys; they override the config file. */
 const FLAG_PATHS: Record<string, string> = {
@@ -62,37 +56,11 @@ const program = new Command("d7y-manager")
     "--keep-alive-timeout <duration>",
     `silence after which a scheduler or seed peer is inactive (default ${DEFAULTS.keepAliveTimeoutMs}ms)`,
   )
-  .option(
-    "--tracing-endpoint <url>",
-    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
-  )
-  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
-  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
-  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
-  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
-  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
-  .option("--no-metrics", "do not serve Prometheus metrics")
-  .option(
-    "--pprof-port <port>",
-    "serve CPU/heap profiles at /debug/pprof/ on this port (Dragonfly's pprofPort; default -1: off, 0: any free port)",
-    integer,
-  )
-  .option(
-    "--pprof-host <host>",
-    `profiling listen address (default ${DEFAULTS.pprofHost}: heap snapshots expose memory; 0.0.0.0 for every address)`,
-  )
-  .addOption(
-    new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
-      "trace",
-      "debug",
-      "info",
-      "warn",
-      "error",
-      "silent",
-    ]),
-  )
-  .option("-v, --verbose", "same as --log-level debug")
-  .exitOverride()
+  .exitOverride();
+
+addServiceOptions(program, DEFAULTS);
+
+program
   .addHelpText(
     "after",
     `

@@ -1,15 +1,9 @@
-import { ConfigError, configFromOptions } from "@d7y/config";
+import { addServiceOptions, ConfigError, configFromOptions, integer } from "@d7y/config";
 import { exitOnError } from "@d7y/lifecycle";
 import { runService } from "@d7y/observability";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command } from "commander";
 import { DEFAULTS, schedulerConfigSchema } from "./config.js";
 import { startScheduler } from "./scheduler.js";
-
-function integer(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number)) throw new InvalidArgumentError("not an integer");
-  return number;
-}
 
 /** Flags that map onto config keys; they override the config file. */
 const FLAG_PATHS: Record<string, string> = {
@@ -64,11 +58,6 @@ const program = new Command("d7y-scheduler")
   .option("--host-ttl-min <duration>", `minimum time before a silent host expires (default ${DEFAULTS.hostTtlMinMs}ms)`)
   .option("--sweep-interval <duration>", `how often expired state is swept (default ${DEFAULTS.sweepIntervalMs}ms)`)
   .option(
-    "--tracing-endpoint <url>",
-    "send OpenTelemetry traces over OTLP/HTTP here, e.g. http://jaeger:4318/v1/traces (default: off)",
-  )
-  .option("--tracing-sample-ratio <ratio>", "fraction of new traces recorded (default 1)", Number.parseFloat)
-  .option(
     "--manager <url>",
     "the manager's Connect address (e.g. http://manager:65003): register, keep alive, read the cluster's config",
   )
@@ -78,32 +67,11 @@ const program = new Command("d7y-scheduler")
     "address daemons and the manager reach this scheduler at (default: first non-loopback IPv4)",
   )
   .option("--keep-alive-interval <duration>", `heartbeat to the manager (default ${DEFAULTS.keepAliveIntervalMs}ms)`)
-  .option("--metrics-host <host>", `Prometheus /metrics listen address (default ${DEFAULTS.metricsHost})`)
-  .option("--metrics-port <port>", `Prometheus /metrics port (default ${DEFAULTS.metricsPort})`, integer)
-  // Defining --metrics keeps --no-metrics from defaulting to true over the config file.
-  .option("--metrics", "serve Prometheus metrics at /metrics (the default)")
-  .option("--no-metrics", "do not serve Prometheus metrics")
-  .option(
-    "--pprof-port <port>",
-    "serve CPU/heap profiles at /debug/pprof/ on this port (Dragonfly's pprofPort; default -1: off, 0: any free port)",
-    integer,
-  )
-  .option(
-    "--pprof-host <host>",
-    `profiling listen address (default ${DEFAULTS.pprofHost}: heap snapshots expose memory; 0.0.0.0 for every address)`,
-  )
-  .addOption(
-    new Option("--log-level <level>", `log level (default ${DEFAULTS.logLevel})`).choices([
-      "trace",
-      "debug",
-      "info",
-      "warn",
-      "error",
-      "silent",
-    ]),
-  )
-  .option("-v, --verbose", "same as --log-level debug")
-  .exitOverride()
+  .exitOverride();
+
+addServiceOptions(program, DEFAULTS);
+
+program
   .addHelpText(
     "after",
     `

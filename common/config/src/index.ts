@@ -1,3 +1,4 @@
+export { addServiceOptions, integer, type ServiceOptionDefaults } from "./cli.js";
 export {
   applyFileVerbose,
   ConfigError,
