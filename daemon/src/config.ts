@@ -81,6 +81,12 @@ export const daemonConfigSchema = z
         /** Default upstream when a request names none (skopeo, podman); defaults to registries[0]. */
         defaultRegistry: registryUrl.optional(),
         /**
+         * Reach any registry a request names (X-Dragonfly-Registry or containerd's ?ns=), not only those in
+         * `registries`: for containerd's `_default/hosts.toml` (every registry through the mirror). Over
+         * https unless the header names http.
+         */
+        allowAllRegistries: z.boolean().default(false),
+        /**
          * Before a blob is served from the cache or from peers, the origin is asked (HEAD with the client's
          * headers) whether this client may read it; false: any client reaching the mirror may (one tenant).
          */

@@ -141,7 +141,11 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     tasks,
     content,
     origin,
-    upstreams: new UpstreamResolver(config.proxy.registries, config.proxy.defaultRegistry),
+    upstreams: new UpstreamResolver(
+      config.proxy.registries,
+      config.proxy.defaultRegistry,
+      config.proxy.allowAllRegistries,
+    ),
     logger,
     metrics: observed?.metrics,
     authCheck: config.proxy.authCheck.enable

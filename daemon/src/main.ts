@@ -18,6 +18,7 @@ const FLAG_PATHS: Record<string, string> = {
   proxyPort: "proxy.port",
   registry: "proxy.registries",
   defaultRegistry: "proxy.defaultRegistry",
+  allowAllRegistries: "proxy.allowAllRegistries",
   apiHost: "api.host",
   apiPort: "api.port",
   concurrentPieces: "download.concurrentPieces",
@@ -62,6 +63,10 @@ const program = new Command("d7y-daemon")
   .option(
     "--default-registry <url>",
     "upstream for requests that name none (skopeo, podman); default: the first --registry",
+  )
+  .option(
+    "--allow-all-registries",
+    "reach any registry a request names (containerd's _default/hosts.toml), not only the --registry list",
   )
   .option("--proxy-host <host>", `mirror listen address (default ${DEFAULTS.proxyHost})`)
   .option("--proxy-port <port>", `mirror port for containerd's hosts.toml (default ${DEFAULTS.proxyPort})`, integer)
@@ -132,7 +137,7 @@ program
   .addHelpText(
     "after",
     `
-Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry},
+Config file keys (YAML, camelCase): dataDir, logLevel, seed, proxy.{host,port,registries,defaultRegistry,allowAllRegistries},
 proxy.authCheck.{enable,ttl,staleIfError}, api.{host,port}, upload.{host,port,limit,seedCopiesPerPiece,testCorruptPieces},
 host.{id,hostname,ip,idc,location}, scheduler.{addresses,announceInterval,scheduleTimeout}, manager.{address,clusterId,keepAliveInterval,refreshInterval},
 tracing.{endpoint,sampleRatio},

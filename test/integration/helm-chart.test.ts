@@ -388,11 +388,19 @@ describe("helm chart helm/d7y", function () {
         values: { containerRuntime: { containerd: { registries: [] } } },
       });
       assert.match(error, /containerRuntime\.containerd\.registries needs at least one registry/);
-      // proxyAllRegistries alone is enough: every registry goes through _default/hosts.toml.
-      await renderChart({
+      // proxyAllRegistries alone is enough: every registry goes through _default/hosts.toml, and the
+      // daemons may then reach any registry containerd names.
+      const { objects } = await renderChart({
         chartDir: D7Y_CHART_DIR,
         values: { containerRuntime: { containerd: { registries: [], proxyAllRegistries: true } } },
       });
+      const init = container(find(objects, "DaemonSet", "d7y-dfdaemon"), "containerd-config", true);
+      assert.ok(init.command.includes("--all"));
+      for (const name of ["d7y-dfdaemon", "d7y-seed-peer"]) {
+        const text = find(objects, "ConfigMap", name).data["daemon.yaml"] as string;
+        const config = await loadComponentConfig(daemonConfigSchema, text);
+        assert.equal(config.proxy.allowAllRegistries, true, name);
+      }
     });
 
     it("refuses a registry that is not a URL, and an unknown top-level key", async () => {

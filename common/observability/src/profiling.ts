@@ -12,6 +12,18 @@ import v8 from "node:v8";
 import { type Component, closeServer, listen } from "@d7y/lifecycle";
 import type { Logger } from "pino";
 
+/** How long a profile response may stall (the client reads nothing) before its socket is closed. */
+const IDLE_RESPONSE_MS = 60_000;
+
+/**
+ * Once the answer is being written: a client that stops reading must not hold the (process-wide)
+ * profiling lock, so a response socket idle for IDLE_RESPONSE_MS is cut, as if the client went away.
+ * (Not while profiling: a 300 s profile writes nothing until it ends.)
+ */
+function stallLimit(res: http.ServerResponse): void {
+  res.setTimeout(IDLE_RESPONSE_MS, () => res.destroy());
+}
+
 export interface ProfilingServerOptions {
   host: string;
   /** 0 picks a free port. */
@@ -193,6 +205,7 @@ async function handle(
     logger?.debug({ profile: target, seconds }, "profiling");
     if (target === "heapsnapshot") {
       const snapshot = v8.getHeapSnapshot();
+      stallLimit(res);
       res.writeHead(200, attachment(name, "heapsnapshot"));
       try {
         await pipeline(snapshot, res);
@@ -208,6 +221,7 @@ async function handle(
         return;
       }
       const body = JSON.stringify(profile);
+      stallLimit(res);
       res.writeHead(200, {
         ...attachment(name, target === "profile" ? "cpuprofile" : "heapprofile"),
         "content-length": Buffer.byteLength(body),

@@ -4,7 +4,7 @@
  * survive), verified by parsing the result, and land atomically (temp file + rename, same mode).
  */
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ConfigError } from "@d7y/config";
@@ -329,12 +329,27 @@ export async function ensureConfigPath(
 ): Promise<EnsureConfigPathResult> {
   let text: string | undefined;
   let target = file;
+  // Only a path where nothing exists may be created. A symlink whose target is not reachable from here
+  // (an absolute link out of the mounted directory, in an init container) must not be replaced by a
+  // minimal config: that would wipe the node's real containerd settings at its next restart.
+  let exists = true;
   try {
-    target = await realpath(file);
-    text = await readFile(target, "utf8");
+    await lstat(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT") throw new ConfigError(`cannot read ${file}: ${firstLine((error as Error).message)}`);
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ConfigError(`cannot read ${file}: ${firstLine((error as Error).message)}`);
+    }
+    exists = false;
+  }
+  if (exists) {
+    try {
+      target = await realpath(file);
+      text = await readFile(target, "utf8");
+    } catch (error) {
+      throw new ConfigError(
+        `cannot read ${file} (a symlink to a path not visible here?): ${firstLine((error as Error).message)}`,
+      );
+    }
   }
   const hostsDir = options.hostsDir ?? DEFAULT_HOSTS_DIR;
   if (text === undefined) {

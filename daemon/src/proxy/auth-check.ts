@@ -157,7 +157,9 @@ export class AuthChecker {
         this.options.cache.remember(request);
         return { result: "allowed" };
       }
-      if (response.status >= 400 && response.status < 500) {
+      // 408 and 429 say nothing about access (a busy or rate-limiting registry): like a 5xx, they fall
+      // back to a recent verdict, so the cache keeps serving exactly when the registry is throttling.
+      if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
         return {
           result: "denied",
           error: new UpstreamResponseError(response.status, response.headers, body, request.url),

@@ -24,6 +24,8 @@ export class UpstreamResolver {
   constructor(
     private readonly allowed: readonly string[],
     private readonly defaultOrigin: string,
+    /** Reach registries off the list too (containerd's _default/hosts.toml sends every registry here). */
+    private readonly allowAll = false,
   ) {
     for (const origin of allowed) this.byHost.set(new URL(origin).host, origin);
   }
@@ -36,13 +38,13 @@ export class UpstreamResolver {
       } catch {
         throw new DaemonError("invalid", `X-Dragonfly-Registry "${header}" is not a URL`);
       }
-      const origin = this.find(url.host, url.origin);
+      const origin = this.find(url.host, url.origin) ?? (this.allowAll ? this.anyOrigin(url) : undefined);
       if (!origin) throw this.denied(url.origin);
       return { origin, via: "header" };
     }
     if (ns) {
       if (!/^[a-zA-Z0-9.-]+(:\d+)?$/.test(ns)) throw new DaemonError("invalid", `ns "${ns}" is not a registry host`);
-      const origin = this.find(ns);
+      const origin = this.find(ns) ?? (this.allowAll ? this.anyOrigin(new URL(`https://${ns}`)) : undefined);
       if (!origin) throw this.denied(ns);
       return { origin, via: "ns" };
     }
@@ -58,6 +60,15 @@ export class UpstreamResolver {
       if (origin) return origin;
     }
     return undefined;
+  }
+
+  /** The origin of a registry off the list (allowAll): http or https as named; Docker Hub by its API host. */
+  private anyOrigin(url: URL): string | undefined {
+    if (url.protocol !== "https:" && url.protocol !== "http:") return undefined;
+    if (ALIASES[url.host]?.includes("registry-1.docker.io") || url.host === "registry-1.docker.io") {
+      return "https://registry-1.docker.io";
+    }
+    return url.origin;
   }
 
   private denied(what: string): DaemonError {

@@ -150,6 +150,12 @@ is pointed at are added to the mirror's allow-list. */}}
 {{- end -}}
 {{- if $registries -}}
 {{- $_ := set $proxy "registries" $registries -}}
+{{- end -}}
+{{- if and .root.Values.containerRuntime.containerd.enable .root.Values.containerRuntime.containerd.proxyAllRegistries -}}
+{{- /* _default/hosts.toml sends every registry here: the mirror must be able to reach them. */ -}}
+{{- $_ := set $proxy "allowAllRegistries" true -}}
+{{- end -}}
+{{- if $proxy -}}
 {{- $_ := set $config "proxy" $proxy -}}
 {{- end -}}
 {{- toYaml $config -}}

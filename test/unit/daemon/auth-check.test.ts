@@ -158,6 +158,13 @@ describe("auth check against an origin", () => {
     clock = 5000;
     status = 503;
     assert.equal((await checker.check(request(BASIC))).result, "stale");
+    // A throttling or timing-out registry says nothing about access: the same as a 5xx.
+    for (const throttled of [429, 408]) {
+      status = throttled;
+      assert.equal((await checker.check(request(BASIC))).result, "stale", `${throttled}`);
+      assert.equal((await checker.check(request())).result, "unavailable", `${throttled} without a verdict`);
+    }
+    status = 503;
     const anonymous = await checker.check(request());
     assert.equal(anonymous.result, "unavailable");
     assert.ok((anonymous as { error: DaemonError }).error instanceof DaemonError);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "@d7y/config";
@@ -176,6 +176,16 @@ describe("containerd config.toml: the file on disk", () => {
     const result = await ensureConfigPath(file, { inject: true, hostsDir: "/certs" });
     assert.equal(result.action, "created");
     assert.equal(await readFile(file, "utf8"), `version = 2\n\n${V2}\n  config_path = "/certs"\n`);
+  });
+
+  it("never replaces a config.toml symlink it cannot follow (a link out of the mounted dir)", async () => {
+    const file = join(dir, "config.toml");
+    await symlink("/nonexistent-d7y-test/containerd/config.toml", file);
+    await assert.rejects(
+      ensureConfigPath(file, { inject: true, hostsDir: "/certs" }),
+      (e: Error) => e instanceof ConfigError && /cannot read .*config\.toml \(a symlink/.test(e.message),
+    );
+    assert.equal(await readlink(file), "/nonexistent-d7y-test/containerd/config.toml", "the link is untouched");
   });
 
   it("without inject: a clear error when config_path is missing, file untouched", async () => {

@@ -22,6 +22,19 @@ describe("mirror upstream choice", () => {
     assert.throws(() => resolver.resolve(undefined, "evil.example"), /not allowed/);
     assert.throws(() => resolver.resolve(undefined, "a/b"), /not a registry host/);
   });
+
+  it("with allowAllRegistries (containerd's _default/hosts.toml) reaches registries off the list", () => {
+    const open = new UpstreamResolver(["https://ghcr.io"], "https://ghcr.io", true);
+    assert.deepEqual(open.resolve(undefined, "quay.io"), { origin: "https://quay.io", via: "ns" });
+    assert.deepEqual(open.resolve(undefined, "docker.io"), { origin: "https://registry-1.docker.io", via: "ns" });
+    assert.deepEqual(open.resolve("http://10.0.0.5:5000", undefined), {
+      origin: "http://10.0.0.5:5000",
+      via: "header",
+    });
+    assert.equal(open.resolve(undefined, "ghcr.io").origin, "https://ghcr.io");
+    assert.throws(() => open.resolve(undefined, "a/b"), /not a registry host/);
+    assert.throws(() => open.resolve("ftp://x.example", undefined), /not allowed/);
+  });
 });
 
 describe("range parsing", () => {
