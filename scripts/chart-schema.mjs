@@ -47,7 +47,7 @@ const metrics = (what) => ({
       additionalProperties: false,
       properties: {
         enable: { enum: [true, false, "auto"] },
-        interval: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
+        interval: { type: "string", pattern: "^([0-9]+(ms|s|m|h))+$" },
         additionalLabels: stringMap,
       },
     },

@@ -44,16 +44,21 @@ export async function runContainerdConfig(
         );
       }
     }
+    if (result.action === "injected" && result.imports.length > 0) {
+      log(
+        `warning: ${file} imports ${result.imports.join(", ")}; containerd merges those over it, so a config_path set there wins over the one added here: check them`,
+      );
+    }
     if (result.criDisabled)
       log(`warning: ${file} disables containerd's CRI plugin, so kubelet pulls ignore hosts.toml`);
     hostsDir = result.hostsDir;
   }
   if (hostsDir === undefined) throw new ConfigError("give --hosts-dir or --containerd-config");
-  const written = await writeHostsToml(hostsDir, {
-    mirror: options.mirror,
-    registries: options.registry ?? [],
-    all: options.all ?? false,
-  });
+  const written = await writeHostsToml(
+    hostsDir,
+    { mirror: options.mirror, registries: options.registry ?? [], all: options.all ?? false },
+    log,
+  );
   for (const path of written) log(`wrote ${path}`);
   return written;
 }

@@ -44,6 +44,8 @@ export interface ContainerdRegistryConfig {
   conflicts: string[];
   /** The CRI plugin is in disabled_plugins: hosts.toml for CRI pulls would be ignored. */
   criDisabled: boolean;
+  /** Files containerd merges over this one (`imports`): a config_path set there would win. */
+  imports: string[];
 }
 
 type Table = Record<string, unknown>;
@@ -108,7 +110,8 @@ export function parseContainerdConfig(text: string, file = "config.toml"): Conta
   }
   const disabled = Array.isArray(doc.disabled_plugins) ? doc.disabled_plugins : [];
   const criDisabled = CRI_PLUGIN_NAMES[version].some((name) => disabled.includes(name));
-  return { version, table, configPaths, configPath: configPaths[0], conflicts, criDisabled };
+  const imports = Array.isArray(doc.imports) ? doc.imports.filter((i): i is string => typeof i === "string") : [];
+  return { version, table, configPaths, configPath: configPaths[0], conflicts, criDisabled, imports };
 }
 
 /** The one-line error for settings containerd refuses next to config_path (verified on containerd 1.6). */
@@ -311,6 +314,8 @@ export interface EnsureConfigPathResult {
   action: "found" | "injected" | "created";
   version: ConfigVersion;
   criDisabled: boolean;
+  /** The config's `imports` (containerd merges them over it). */
+  imports: string[];
 }
 
 async function writeConfig(file: string, content: string): Promise<void> {
@@ -359,13 +364,19 @@ export async function ensureConfigPath(
       );
     }
     await writeConfig(file, minimalConfig(hostsDir));
-    return { hostsDir, action: "created", version: 2, criDisabled: false };
+    return { hostsDir, action: "created", version: 2, criDisabled: false, imports: [] };
   }
   const config = parseContainerdConfig(text, file);
   const header = `[${tomlKeyPath(config.table)}]`;
   if (config.conflicts.length > 0) throw new ConfigError(conflictMessage(file, config.conflicts));
   if (config.configPath !== undefined) {
-    return { hostsDir: config.configPath, action: "found", version: config.version, criDisabled: config.criDisabled };
+    return {
+      hostsDir: config.configPath,
+      action: "found",
+      version: config.version,
+      criDisabled: config.criDisabled,
+      imports: config.imports,
+    };
   }
   if (!options.inject) {
     throw new ConfigError(
@@ -378,5 +389,11 @@ export async function ensureConfigPath(
     ? `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${minimalConfig(hostsDir)}`
     : injectConfigPath(text, config.version, hostsDir, file);
   await writeConfig(target, edited);
-  return { hostsDir, action: "injected", version: empty ? 2 : config.version, criDisabled: config.criDisabled };
+  return {
+    hostsDir,
+    action: "injected",
+    version: empty ? 2 : config.version,
+    criDisabled: config.criDisabled,
+    imports: config.imports,
+  };
 }

@@ -1,4 +1,5 @@
-import { mkdir } from "node:fs/promises";
+import { constants } from "node:fs";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./containerd-config.js";
 
@@ -71,13 +72,34 @@ export function renderHostsToml(options: HostsTomlOptions): HostsTomlFile[] {
   return files;
 }
 
-/** Writes <hostsDir>/<namespace>/hosts.toml for each file (atomically); returns the paths written. */
-export async function writeHostsToml(hostsDir: string, options: HostsTomlOptions): Promise<string[]> {
+/** Every file this tool writes starts with it; anything else in a hosts.toml is somebody else's. */
+const OUR_MARKER = "# Written by d7y-daemon containerd-config";
+
+/**
+ * Writes <hostsDir>/<namespace>/hosts.toml for each file (atomically); returns the paths written. A
+ * hosts.toml this tool did not write (the user's own CA or mirror settings) is first copied to
+ * hosts.toml.d7y-backup, once, and `log` says so.
+ */
+export async function writeHostsToml(
+  hostsDir: string,
+  options: HostsTomlOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<string[]> {
   const written: string[] = [];
   for (const file of renderHostsToml(options)) {
     const dir = join(hostsDir, file.namespace);
     await mkdir(dir, { recursive: true });
     const path = join(dir, "hosts.toml");
+    const existing = await readFile(path, "utf8").catch(() => undefined);
+    if (existing !== undefined && !existing.startsWith(OUR_MARKER)) {
+      const backup = `${path}.d7y-backup`;
+      try {
+        await copyFile(path, backup, constants.COPYFILE_EXCL);
+        log(`note: ${path} was not written by d7y; kept a copy at ${backup}`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+    }
     await writeFileAtomic(path, file.content);
     written.push(path);
   }

@@ -147,13 +147,17 @@ export class AuthChecker {
     for (const name of CHECK_DROPPED_HEADERS) delete headers[name];
     let failure: string;
     try {
+      // Redirects are not followed: a registry answers a client it has authorized with a redirect to its
+      // storage (often a pre-signed URL valid for GET only, which a HEAD there would fail).
       const response = await this.options.origin.request(request.url, {
         method: "HEAD",
         headers,
+        followRedirects: false,
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       const body = await readBody(response.body).catch(() => Buffer.alloc(0));
-      if (response.status >= 200 && response.status < 300) {
+      const redirected = response.status >= 300 && response.status < 400 && response.headers.location !== undefined;
+      if ((response.status >= 200 && response.status < 300) || redirected) {
         this.options.cache.remember(request);
         return { result: "allowed" };
       }

@@ -89,6 +89,8 @@ describe("auth check against an origin", () => {
         ifNoneMatch: req.headers["if-none-match"],
       });
       if (status === 401) res.writeHead(401, { "www-authenticate": 'Basic realm="test"' }).end();
+      else if (status === 307 && req.url?.startsWith("/storage/")) res.writeHead(403, { "content-length": "0" }).end();
+      else if (status === 307) res.writeHead(307, { location: "/storage/presigned-for-get-only" }).end();
       else res.writeHead(status, { "content-length": "0" }).end();
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -134,6 +136,17 @@ describe("auth check against an origin", () => {
     assert.equal(error.headers["www-authenticate"], 'Basic realm="test"');
     assert.equal((await checker.check(request())).result, "denied", "a denial is not cached");
     assert.equal(heads.length, 3);
+  });
+
+  it("a redirect to the registry's storage means allowed, and is not followed (pre-signed GET-only URLs)", async () => {
+    const checker = new AuthChecker({
+      origin,
+      cache: new VerdictCache({ ttlMs: 60_000, staleIfErrorMs: 3_600_000 }),
+      timeoutMs: 2000,
+    });
+    status = 307;
+    assert.deepEqual(await checker.check(request(BASIC)), { result: "allowed" });
+    assert.equal(heads.length, 1, "the storage URL was not asked");
   });
 
   it("concurrent checks of one credential share one HEAD", async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "@d7y/config";
@@ -165,7 +165,7 @@ describe("containerd config.toml: the file on disk", () => {
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     const before = await stat(file);
     const second = await ensureConfigPath(file, { inject: true, hostsDir: "/other" });
-    assert.deepEqual(second, { hostsDir: "/certs", action: "found", version: 2, criDisabled: false });
+    assert.deepEqual(second, { hostsDir: "/certs", action: "found", version: 2, criDisabled: false, imports: [] });
     assert.equal(await readFile(file, "utf8"), after);
     assert.equal((await stat(file)).ino, before.ino, "not rewritten");
     assert.deepEqual(await readdir(dir), ["config.toml"], "no temp files left");
@@ -212,6 +212,45 @@ describe("containerd config.toml: the file on disk", () => {
       (e: Error) => e instanceof ConfigError && /refuses together with config_path/.test(e.message),
     );
     assert.equal(await readFile(mirrors, "utf8"), text);
+  });
+
+  it("keeps a copy of a hosts.toml it did not write, once", async () => {
+    const certs = join(dir, "certs.d");
+    const mine = join(certs, "ghcr.io", "hosts.toml");
+    await mkdir(join(certs, "ghcr.io"), { recursive: true });
+    await writeFile(mine, 'server = "https://ghcr.io"\n[host."https://my-own-mirror"]\n');
+    const lines: string[] = [];
+    const options = { hostsDir: certs, mirror: "http://127.0.0.1:4001", registry: ["https://ghcr.io"] };
+    await runContainerdConfig(options, (l) => lines.push(l));
+    assert.equal(
+      await readFile(`${mine}.d7y-backup`, "utf8"),
+      'server = "https://ghcr.io"\n[host."https://my-own-mirror"]\n',
+    );
+    assert.ok(lines.some((l) => l.startsWith(`note: ${mine} was not written by d7y`)));
+    assert.match(await readFile(mine, "utf8"), /^# Written by d7y-daemon/);
+    const again: string[] = [];
+    await runContainerdConfig(options, (l) => again.push(l));
+    assert.ok(!again.some((l) => l.startsWith("note:")), "our own file is not backed up");
+  });
+
+  it("the subcommand warns when it adds config_path to a config that imports others", async () => {
+    const file = join(dir, "config.toml");
+    await writeFile(file, 'version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n');
+    const lines: string[] = [];
+    await runContainerdConfig(
+      {
+        containerdConfig: file,
+        injectConfigPath: true,
+        hostsDir: join(dir, "certs.d"),
+        mirror: "http://127.0.0.1:4001",
+        registry: ["https://ghcr.io"],
+      },
+      (l) => lines.push(l),
+    );
+    assert.ok(
+      lines.some((l) => /^warning: .* imports \/etc\/containerd\/conf\.d\/\*\.toml; .* wins/.test(l)),
+      lines.join("\n"),
+    );
   });
 
   it("the subcommand: config_path wins over --hosts-dir, with a note; idempotent hosts.toml", async () => {
