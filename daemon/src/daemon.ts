@@ -1,7 +1,7 @@
 import { networkInterfaces, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { type Component, supervise } from "@d7y/lifecycle";
-import { type Logger, ProfilingEndpoint } from "@d7y/observability";
+import { type Logger, profilingEndpointFor } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import { HttpOrigin } from "./backend/http-origin.js";
 import type { DaemonConfig } from "./config.js";
@@ -185,15 +185,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps): Promi
     : undefined;
   let gcTimer: NodeJS.Timeout | undefined;
 
-  const pprof =
-    config.pprofPort >= 0
-      ? new ProfilingEndpoint({
-          host: config.pprofHost,
-          port: config.pprofPort,
-          name: "d7y-daemon",
-          logger: logger.child({ component: "pprof" }),
-        })
-      : undefined;
+  const pprof = profilingEndpointFor("d7y-daemon", config, logger);
   const supervisor = supervise(
     [
       component(

@@ -1,5 +1,5 @@
 import { type Component, supervise } from "@d7y/lifecycle";
-import { type Logger, ProfilingEndpoint } from "@d7y/observability";
+import { type Logger, profilingEndpointFor } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import { Clusters } from "./cluster/clusters.js";
 import { InstanceRegistry } from "./cluster/instances.js";
@@ -151,15 +151,7 @@ export async function startManager(config: ManagerConfig, deps: ManagerDeps): Pr
     },
   ];
   if (observed) components.push(observed.endpoint);
-  const pprof =
-    config.pprofPort >= 0
-      ? new ProfilingEndpoint({
-          host: config.pprofHost,
-          port: config.pprofPort,
-          name: "d7y-manager",
-          logger: logger.child({ component: "pprof" }),
-        })
-      : undefined;
+  const pprof = profilingEndpointFor("d7y-manager", config, logger);
   if (pprof) components.push(pprof);
   const supervisor = supervise(components, logger);
   await supervisor.start();

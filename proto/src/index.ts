@@ -1,4 +1,5 @@
 export { DEFAULT_VIRTUAL_NODES, HashRing } from "./hash-ring.js";
+export { OCI_DIGEST, OCI_REPOSITORY, OCI_TAG, REGISTRY_HOST } from "./oci-grammar.js";
 export {
   MAX_PIECE_LENGTH,
   MIN_PIECE_LENGTH,

@@ -1,5 +1,5 @@
 import { type Component, supervise } from "@d7y/lifecycle";
-import { type Logger, ProfilingEndpoint } from "@d7y/observability";
+import { type Logger, profilingEndpointFor } from "@d7y/observability";
 import { type RpcServer, startRpcServer } from "@d7y/rpc";
 import type { SchedulerConfig, SchedulerOptions } from "./config.js";
 import { advertisedIp, ManagerAnnouncer } from "./manager/manager-announcer.js";
@@ -93,15 +93,7 @@ export async function startScheduler(config: SchedulerConfig, deps: SchedulerDep
     components.push({ name: "manager", start: async () => announcer.start(), stop: () => announcer.stop() });
   }
   if (observed) components.push(observed.endpoint);
-  const pprof =
-    config.pprofPort >= 0
-      ? new ProfilingEndpoint({
-          host: config.pprofHost,
-          port: config.pprofPort,
-          name: "d7y-scheduler",
-          logger: logger.child({ component: "pprof" }),
-        })
-      : undefined;
+  const pprof = profilingEndpointFor("d7y-scheduler", config, logger);
   if (pprof) components.push(pprof);
   const supervisor = supervise(components, logger);
   await supervisor.start();

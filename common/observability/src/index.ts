@@ -20,6 +20,7 @@ export {
   ProfilingEndpoint,
   type ProfilingServer,
   type ProfilingServerOptions,
+  profilingEndpointFor,
   startProfilingServer,
 } from "./profiling.js";
 export { runService, type ServiceOptions } from "./service.js";

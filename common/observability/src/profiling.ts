@@ -283,3 +283,21 @@ export class ProfilingEndpoint implements Component {
     await server?.close();
   }
 }
+
+/**
+ * The profiling endpoint of a component configured with Dragonfly's `pprofPort` (-1: none) and a host,
+ * or undefined when it is off.
+ */
+export function profilingEndpointFor(
+  name: string,
+  config: { pprofHost: string; pprofPort: number },
+  logger: Logger,
+): ProfilingEndpoint | undefined {
+  if (config.pprofPort < 0) return undefined;
+  return new ProfilingEndpoint({
+    host: config.pprofHost,
+    port: config.pprofPort,
+    name,
+    logger: logger.child({ component: "pprof" }),
+  });
+}

@@ -1,3 +1,4 @@
+import { OCI_DIGEST, OCI_REPOSITORY, OCI_TAG, REGISTRY_HOST } from "@d7y/proto";
 import { UserError } from "./errors.js";
 
 /** Where an image's manifest lives. */
@@ -10,13 +11,6 @@ export interface ImageLocation {
   /** A tag or a digest (sha256:<hex>). */
   reference: string;
 }
-
-const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-const REPOSITORY = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const HOST =
-  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 
 /**
  * Parses `host/repo[:tag|@sha256:<hex>]` (the registry host is required: a preheat names the registry the
@@ -32,7 +26,7 @@ export function parseImageReference(text: string, options: { plainHttp?: boolean
   if (at >= 0) {
     reference = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(reference)) throw invalid(`"${reference}" is not a digest (sha256:<64 hex>)`);
+    if (!OCI_DIGEST.test(reference)) throw invalid(`"${reference}" is not a digest (sha256:<64 hex>)`);
   }
   const slash = rest.indexOf("/");
   if (slash < 0) throw invalid("expected host/repository[:tag|@sha256:...]");
@@ -42,11 +36,11 @@ export function parseImageReference(text: string, options: { plainHttp?: boolean
   if (colon >= 0) {
     const tag = repository.slice(colon + 1);
     repository = repository.slice(0, colon);
-    if (!TAG.test(tag)) throw invalid(`"${tag}" is not a valid tag`);
+    if (!OCI_TAG.test(tag)) throw invalid(`"${tag}" is not a valid tag`);
     reference ??= tag;
   }
-  if (!HOST.test(host)) throw invalid(`"${host}" is not a registry host`);
-  if (!REPOSITORY.test(repository)) throw invalid(`"${repository}" is not a valid repository name`);
+  if (!REGISTRY_HOST.test(host)) throw invalid(`"${host}" is not a registry host`);
+  if (!OCI_REPOSITORY.test(repository)) throw invalid(`"${repository}" is not a valid repository name`);
   return { scheme: options.plainHttp ? "http" : "https", host, repository, reference: reference ?? "latest" };
 }
 

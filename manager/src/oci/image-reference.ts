@@ -1,3 +1,4 @@
+import { OCI_DIGEST, OCI_REPOSITORY, OCI_TAG, REGISTRY_HOST } from "@d7y/proto";
 /** Where a manifest lives: `<scheme>://<host>/v2/<repository>/manifests/<reference>`. */
 export interface ManifestLocation {
   scheme: "http" | "https";
@@ -9,24 +10,18 @@ export interface ManifestLocation {
   reference: string;
 }
 
-const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-const REPOSITORY = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const HOST =
-  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const MANIFEST_URL = /^(https?):\/\/([^/?#]+)\/v2\/(.+)\/manifests\/([^/?#]+)$/;
 
 /** Docker Hub's names: short references resolve there, as the docker CLI does. */
 const DOCKER_HUB = { alias: "docker.io", host: "registry-1.docker.io" } as const;
 
 export function isDigestReference(reference: string): boolean {
-  return DIGEST.test(reference);
+  return OCI_DIGEST.test(reference);
 }
 
 function checkParts(repository: string, reference: string): void {
-  if (!REPOSITORY.test(repository)) throw new TypeError(`invalid repository name "${repository}"`);
-  if (!TAG.test(reference) && !DIGEST.test(reference)) {
+  if (!OCI_REPOSITORY.test(repository)) throw new TypeError(`invalid repository name "${repository}"`);
+  if (!OCI_TAG.test(reference) && !OCI_DIGEST.test(reference)) {
     throw new TypeError(`invalid tag or digest "${reference}" (a digest must be sha256:<64 hex>)`);
   }
 }
@@ -42,7 +37,7 @@ export function parseManifestUrl(url: string): ManifestLocation {
     string,
     string,
   ];
-  if (!HOST.test(host)) throw new TypeError(`invalid registry host "${host}"`);
+  if (!REGISTRY_HOST.test(host)) throw new TypeError(`invalid registry host "${host}"`);
   const decoded = decodeURIComponent(reference);
   checkParts(repository, decoded);
   return { scheme, host, repository, reference: decoded };
@@ -75,7 +70,7 @@ export function parseImageReference(text: string): ManifestLocation {
   let repository = hasHost ? rest.slice(first.length + 1) : rest;
   if (host === DOCKER_HUB.alias) host = DOCKER_HUB.host;
   if (host === DOCKER_HUB.host && !repository.includes("/")) repository = `library/${repository}`;
-  if (!HOST.test(host)) throw new TypeError(`invalid registry host "${host}"`);
+  if (!REGISTRY_HOST.test(host)) throw new TypeError(`invalid registry host "${host}"`);
   checkParts(repository, reference);
   return { scheme: "https", host, repository, reference };
 }

@@ -77,14 +77,14 @@ describe("helpers/helm: rendering a chart like helm template", function () {
     assert.ok(text.startsWith(`---\n# Source: ${CM}\n`), text);
   });
 
-  it("formats toYaml with sorted keys and 2-space indentation", async function () {
+  it("formats toYaml with sorted keys and 2-space indentation", async () => {
     const renderer = await helmRenderer();
     const { objects } = await renderChart(base());
     const config: string = objects[0]!.object.data["config.yaml"];
     if (renderer.kind === "helm") {
       // Real helm (sigs.k8s.io/yaml) does not indent sequences under their key.
       assert.match(config, /^listen: :65001\nmirrors:\n- host: docker.io\n {2}url: /);
-      this.skip();
+      return;
     }
     assert.equal(
       config,
